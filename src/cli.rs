@@ -1,0 +1,680 @@
+//! The command line: lexopt fills a plain [`Args`] (values as typed, no I/O), then
+//! [`Config::from_args`] validates them against each other and the environment. Every error names
+//! the flag it is about; `--help` and `--version` return before anything else is read.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::headers::{self, Header};
+
+/// What the command line asked for, as typed.
+#[derive(Debug, Default)]
+pub struct Args {
+    pub special: Option<Special>,
+    pub url: Option<String>,
+    pub callback_port: Option<String>,
+    pub headers: Vec<String>,
+    pub allow_http: bool,
+    pub debug: bool,
+    pub silent: bool,
+    pub auth_timeout: Option<String>,
+    pub static_client_metadata: Option<String>,
+    pub static_client_info: Option<String>,
+    pub resource: Option<String>,
+    pub host: Option<String>,
+    pub config_dir: Option<PathBuf>,
+    pub transport: Option<String>,
+    pub ignore_tools: Vec<String>,
+}
+
+/// Requests answered without reading any configuration.
+#[derive(Debug, PartialEq)]
+pub enum Special {
+    Help,
+    Version,
+}
+
+/// How to reach the server when it may speak either transport (`--transport`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Transport {
+    HttpFirst,
+    SseFirst,
+    HttpOnly,
+    SseOnly,
+}
+
+/// How much goes to stderr.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verbosity {
+    Silent,
+    Normal,
+    Debug,
+}
+
+/// The validated configuration. It has no `Default`: every value was decided on purpose.
+/// The sign-in settings are validated here so a bad flag fails at start; the OAuth flow reads them.
+#[derive(Debug)]
+#[allow(dead_code)]
+pub struct Config {
+    pub url: String,
+    pub callback_port: u16,
+    pub headers: Vec<Header>,
+    pub verbosity: Verbosity,
+    pub auth_timeout: Duration,
+    pub static_client_metadata: Option<Value>,
+    pub static_client_info: Option<Value>,
+    pub resource: Option<String>,
+    pub host: String,
+    pub config_dir: Option<PathBuf>,
+    pub transport: Transport,
+    pub ignore_tools: Vec<String>,
+    pub connect_timeout: Duration,
+}
+
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn parse_args(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
+    parse_from(lexopt::Parser::from_args(argv))
+}
+
+fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
+    use lexopt::prelude::*;
+    let mut args = Args::default();
+    while let Some(arg) = p.next().map_err(|e| Error::Usage(e.to_string()))? {
+        match arg {
+            Short('h') | Long("help") => {
+                args.special = Some(Special::Help);
+                return Ok(args);
+            }
+            Short('V') | Long("version") => {
+                args.special = Some(Special::Version);
+                return Ok(args);
+            }
+            Long("header") => args.headers.push(string(&mut p, "--header")?),
+            Long("allow-http") => args.allow_http = true,
+            Long("debug") => args.debug = true,
+            Long("silent") => args.silent = true,
+            Long("auth-timeout") => args.auth_timeout = Some(string(&mut p, "--auth-timeout")?),
+            Long("static-oauth-client-metadata") => {
+                args.static_client_metadata =
+                    Some(string(&mut p, "--static-oauth-client-metadata")?)
+            }
+            Long("static-oauth-client-info") => {
+                args.static_client_info = Some(string(&mut p, "--static-oauth-client-info")?)
+            }
+            Long("resource") => args.resource = Some(string(&mut p, "--resource")?),
+            Long("host") => args.host = Some(string(&mut p, "--host")?),
+            Long("config-dir") => {
+                args.config_dir = Some(PathBuf::from(value(&mut p, "--config-dir")?))
+            }
+            Long("transport") => args.transport = Some(string(&mut p, "--transport")?),
+            Long("ignore-tool") => args.ignore_tools.push(string(&mut p, "--ignore-tool")?),
+            Value(v) => {
+                let v = v
+                    .into_string()
+                    .map_err(|_| Error::Usage("arguments must be valid UTF-8".into()))?;
+                if args.url.is_none() {
+                    args.url = Some(v);
+                } else if args.callback_port.is_none() {
+                    args.callback_port = Some(v);
+                } else {
+                    return Err(Error::Usage(format!("unexpected argument {v:?} (the server URL and callback port are already given)")));
+                }
+            }
+            other => return Err(Error::Usage(format!("{}; see --help", other.unexpected()))),
+        }
+    }
+    Ok(args)
+}
+
+fn value(p: &mut lexopt::Parser, flag: &str) -> Result<OsString, Error> {
+    p.value()
+        .map_err(|_| Error::Usage(format!("{flag}: missing value")))
+}
+
+fn string(p: &mut lexopt::Parser, flag: &str) -> Result<String, Error> {
+    value(p, flag)?
+        .into_string()
+        .map_err(|_| Error::Usage(format!("{flag}: value must be valid UTF-8")))
+}
+
+impl Config {
+    /// Validates `args`; `env` looks up environment variables (a closure so tests can fake it).
+    pub fn from_args(args: Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let usage = |flag: &str, msg: String| Error::Usage(format!("{flag}: {msg}"));
+        let url = args.url.ok_or_else(|| {
+            Error::Usage(
+                "missing the server URL; usage: mcp-remote <server-url> [callback-port] [flags]"
+                    .into(),
+            )
+        })?;
+        check_url(&url, args.allow_http).map_err(|m| usage("server URL", m))?;
+        let callback_port = match args.callback_port {
+            None => 0,
+            Some(p) => p.parse::<u16>().map_err(|_| {
+                usage(
+                    "callback port",
+                    format!("{p:?} is not a port number (0-65535)"),
+                )
+            })?,
+        };
+        let headers = args
+            .headers
+            .iter()
+            .map(|h| headers::parse(h, env))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| usage("--header", m))?;
+        if args.debug && args.silent {
+            return Err(Error::Usage(
+                "--debug and --silent cannot be used together".into(),
+            ));
+        }
+        let verbosity = if args.debug {
+            Verbosity::Debug
+        } else if args.silent {
+            Verbosity::Silent
+        } else {
+            Verbosity::Normal
+        };
+        let auth_timeout = match args.auth_timeout {
+            None => DEFAULT_AUTH_TIMEOUT,
+            Some(t) => parse_duration(&t).map_err(|m| usage("--auth-timeout", m))?,
+        };
+        let static_client_metadata = args
+            .static_client_metadata
+            .map(|s| json_arg(&s, env))
+            .transpose()
+            .map_err(|m| usage("--static-oauth-client-metadata", m))?;
+        let static_client_info = args
+            .static_client_info
+            .map(|s| json_arg(&s, env))
+            .transpose()
+            .map_err(|m| usage("--static-oauth-client-info", m))?;
+        if let Some(info) = &static_client_info {
+            if info
+                .get("client_id")
+                .and_then(|v| v.as_str())
+                .is_none_or(str::is_empty)
+            {
+                return Err(usage(
+                    "--static-oauth-client-info",
+                    "needs a \"client_id\" string".into(),
+                ));
+            }
+        }
+        if let Some(r) = &args.resource {
+            if !(r.is_empty() || r.starts_with("https://") || r.starts_with("http://")) {
+                return Err(usage("--resource", format!("{r:?} is not an http(s) URI")));
+            }
+        }
+        let host = args.host.unwrap_or_else(|| "127.0.0.1".into());
+        if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
+            return Err(usage(
+                "--host",
+                format!("{host:?} is not a host name or address"),
+            ));
+        }
+        let config_dir = match args.config_dir {
+            Some(d) if d.as_os_str().is_empty() => {
+                return Err(usage("--config-dir", "is empty".into()))
+            }
+            Some(d) => Some(d),
+            None => env("MCP_REMOTE_CONFIG_DIR")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| default_config_dir(env)),
+        };
+        let transport = match args.transport.as_deref() {
+            None | Some("http-first") => Transport::HttpFirst,
+            Some("sse-first") => Transport::SseFirst,
+            Some("http-only") => Transport::HttpOnly,
+            Some("sse-only") => Transport::SseOnly,
+            Some(other) => {
+                return Err(usage(
+                    "--transport",
+                    format!("{other:?} is not one of http-first, sse-first, http-only, sse-only"),
+                ))
+            }
+        };
+        for pat in &args.ignore_tools {
+            if pat.trim().is_empty() {
+                return Err(usage("--ignore-tool", "pattern is empty".into()));
+            }
+        }
+        Ok(Config {
+            url,
+            callback_port,
+            headers,
+            verbosity,
+            auth_timeout,
+            static_client_metadata,
+            static_client_info,
+            resource: args.resource,
+            host,
+            config_dir,
+            transport,
+            ignore_tools: args.ignore_tools,
+            connect_timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// True when the user supplied `Authorization` themselves: then no OAuth runs.
+    #[allow(dead_code)]
+    pub fn has_authorization_header(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("authorization"))
+    }
+
+    /// Whether `--ignore-tool` hides the tool `name`.
+    pub fn ignores_tool(&self, name: &str) -> bool {
+        self.ignore_tools.iter().any(|p| glob_match(p, name))
+    }
+}
+
+/// `https` always; `http` only for loopback hosts unless `--allow-http`.
+pub fn check_url(url: &str, allow_http: bool) -> Result<(), String> {
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|_| format!("{url:?} is not a valid URL"))?;
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{url:?} has no host"))?;
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if allow_http || is_loopback(host) => Ok(()),
+        Some("http") => Err(format!(
+            "{url:?} uses plain http to a non-loopback host; use https, or pass --allow-http (development only)"
+        )),
+        _ => Err(format!("{url:?} must start with https:// (or http:// for localhost)")),
+    }
+}
+
+/// localhost, 127.0.0.0/8 and ::1.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A Go-style duration (`30s`, `2m`, `1m30s`, `500ms`, `1.5h`) or plain seconds (`30`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration (examples: 30, 30s, 2m, 1m30s)");
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0f64;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        if num_end == 0 {
+            return Err(bad());
+        }
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    if !total.is_finite() || total > 1e9 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Inline JSON or `@path`; `${VAR}` in inline JSON is replaced from the environment.
+fn json_arg(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Value, String> {
+    let raw = match text.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
+        }
+        None => headers::interpolate(text, env)?,
+    };
+    let v: Value = serde_json::from_str(&raw).map_err(|e| format!("not valid JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("must be a JSON object".into());
+    }
+    Ok(v)
+}
+
+/// The OS configuration directory for mcp-remote's state.
+fn default_config_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
+    if cfg!(windows) {
+        return nonempty("APPDATA").map(|d| PathBuf::from(d).join("mcp-remote"));
+    }
+    if cfg!(target_os = "macos") {
+        return nonempty("HOME")
+            .map(|h| PathBuf::from(h).join("Library/Application Support/mcp-remote"));
+    }
+    nonempty("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("mcp-remote"))
+}
+
+/// Whole-name, case-insensitive match where `*` stands for any run of characters.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let n: Vec<char> = name.to_lowercase().chars().collect();
+    // Iterative wildcard matching with one backtrack point: linear in practice, no recursion.
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == n[ni] {
+            pi += 1;
+            ni += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+pub const HELP: &str = "\
+mcp-remote: use a remote MCP server from a stdio-only MCP client
+
+USAGE:
+    mcp-remote <server-url> [callback-port] [flags]
+
+    Reads newline-delimited JSON-RPC on stdin, sends each message to the server over
+    Streamable HTTP, and writes every server message to stdout as one line. Logs go to
+    stderr. Sign-in (OAuth 2.1) starts when the server answers 401.
+
+ARGUMENTS:
+    <server-url>      The MCP endpoint, e.g. https://example.com/mcp. https is required,
+                      except for localhost / 127.0.0.0/8 / ::1 (or with --allow-http).
+    [callback-port]   Port for the local OAuth callback server (default: the port of an
+                      earlier registration, else one the OS picks).
+
+FLAGS:
+    --header \"Name: value\"            Add a header to every request (repeatable).
+                                      ${VAR} is replaced from the environment; a missing
+                                      variable is an error. Giving Authorization turns
+                                      OAuth off. Protocol headers (Mcp-Session-Id,
+                                      MCP-Protocol-Version, Accept, Content-Type, Host...)
+                                      cannot be set.
+    --allow-http                      Allow plain http:// to non-loopback hosts (development).
+    --transport <strategy>            http-first (default), sse-first, http-only, sse-only.
+    --ignore-tool <pattern>           Hide tools whose name matches (repeatable; * is a
+                                      wildcard, whole name, case-insensitive). Calls to them
+                                      are answered with an error.
+    --debug                           Verbose logs on stderr.
+    --silent                          Errors only on stderr.
+    --auth-timeout <duration>         How long to wait for the browser sign-in: 30, 90s,
+                                      2m, 1m30s (default 120s).
+    --static-oauth-client-metadata <json|@file>
+                                      Extra client metadata for dynamic registration.
+    --static-oauth-client-info <json|@file>
+                                      A pre-registered client: {\"client_id\":...,
+                                      \"client_secret\":...}; registration is skipped.
+    --resource <uri>                  The resource indicator to request tokens for.
+    --host <host>                     Bind address of the OAuth callback (default 127.0.0.1).
+    --config-dir <path>               Where tokens and registrations are stored.
+    -h, --help                        Print this help.
+    -V, --version                     Print the version.
+
+ENVIRONMENT:
+    MCP_REMOTE_CONFIG_DIR   Storage root when --config-dir is not given (default:
+                            $XDG_CONFIG_HOME/mcp-remote or ~/.config/mcp-remote on Linux,
+                            ~/Library/Application Support/mcp-remote on macOS,
+                            %AppData%\\mcp-remote on Windows).
+    BROWSER                 Program that opens the sign-in page.
+    RUST_LOG                Log filter; overrides --debug and --silent
+                            (e.g. RUST_LOG=mcp_remote=trace).
+
+EXIT STATUS:
+    0 when stdin closes; 1 on a fatal error; 2 on a bad command line.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TOKEN" => Some("abc".into()),
+            "HOME" => Some("/home/u".into()),
+            _ => None,
+        }
+    }
+
+    fn config(argv: &[&str]) -> Result<Config, String> {
+        let args = parse_args(argv.iter().map(OsString::from)).map_err(|e| e.to_string())?;
+        Config::from_args(args, &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_invocation() {
+        let c = config(&["https://example.com/mcp"]).unwrap();
+        assert_eq!(c.url, "https://example.com/mcp");
+        assert_eq!(c.callback_port, 0);
+        assert_eq!(c.transport, Transport::HttpFirst);
+        assert_eq!(c.auth_timeout, Duration::from_secs(120));
+        assert_eq!(c.host, "127.0.0.1");
+        assert_eq!(c.verbosity, Verbosity::Normal);
+        assert_eq!(
+            c.config_dir,
+            Some(PathBuf::from("/home/u/.config/mcp-remote"))
+        );
+    }
+
+    #[test]
+    fn help_and_version_win_over_bad_arguments() {
+        let a = parse_args(["--help", "--bogus"].map(OsString::from)).unwrap();
+        assert_eq!(a.special, Some(Special::Help));
+        let a = parse_args(["-V"].map(OsString::from)).unwrap();
+        assert_eq!(a.special, Some(Special::Version));
+    }
+
+    #[test]
+    fn url_rules() {
+        assert!(config(&["http://localhost:3000/mcp"]).is_ok());
+        assert!(config(&["http://127.0.0.5/mcp"]).is_ok());
+        assert!(config(&["http://[::1]:8080/mcp"]).is_ok());
+        assert_eq!(
+            config(&["http://example.com/mcp"]).unwrap_err(),
+            "server URL: \"http://example.com/mcp\" uses plain http to a non-loopback host; use https, or pass --allow-http (development only)"
+        );
+        assert!(config(&["http://example.com/mcp", "--allow-http"]).is_ok());
+        assert_eq!(
+            config(&["ftp://example.com"]).unwrap_err(),
+            "server URL: \"ftp://example.com\" must start with https:// (or http:// for localhost)"
+        );
+        assert_eq!(
+            config(&[]).unwrap_err(),
+            "missing the server URL; usage: mcp-remote <server-url> [callback-port] [flags]"
+        );
+    }
+
+    #[test]
+    fn callback_port() {
+        assert_eq!(
+            config(&["https://e.com", "8123"]).unwrap().callback_port,
+            8123
+        );
+        assert_eq!(
+            config(&["https://e.com", "99999"]).unwrap_err(),
+            "callback port: \"99999\" is not a port number (0-65535)"
+        );
+        assert_eq!(
+            config(&["https://e.com", "1", "2"]).unwrap_err(),
+            "unexpected argument \"2\" (the server URL and callback port are already given)"
+        );
+    }
+
+    #[test]
+    fn header_flag_errors_name_the_flag() {
+        let c = config(&[
+            "https://e.com",
+            "--header",
+            "Authorization: Bearer ${TOKEN}",
+            "--header=X-A:1",
+        ])
+        .unwrap();
+        assert_eq!(c.headers.len(), 2);
+        assert_eq!(c.headers[0].value.expose(), "Bearer abc");
+        assert!(c.has_authorization_header());
+        assert_eq!(
+            config(&["https://e.com", "--header", "X: ${MISSING}"]).unwrap_err(),
+            "--header: environment variable MISSING is not set"
+        );
+        assert_eq!(
+            config(&["https://e.com", "--header", "Mcp-Session-Id: 1"]).unwrap_err(),
+            "--header: header Mcp-Session-Id is set by mcp-remote and cannot be overridden"
+        );
+        assert_eq!(
+            config(&["https://e.com", "--header"]).unwrap_err(),
+            "--header: missing value"
+        );
+    }
+
+    #[test]
+    fn unknown_flag() {
+        assert_eq!(
+            config(&["https://e.com", "--nope"]).unwrap_err(),
+            "invalid option '--nope'; see --help"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        for bad in ["", "s", "10x", "-5s", "1m30"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            config(&["https://e.com", "--auth-timeout", "soon"]).unwrap_err(),
+            "--auth-timeout: \"soon\" is not a duration (examples: 30, 30s, 2m, 1m30s)"
+        );
+    }
+
+    #[test]
+    fn transport_and_verbosity() {
+        assert_eq!(
+            config(&["https://e.com", "--transport", "sse-only"])
+                .unwrap()
+                .transport,
+            Transport::SseOnly
+        );
+        assert_eq!(
+            config(&["https://e.com", "--transport", "ws"]).unwrap_err(),
+            "--transport: \"ws\" is not one of http-first, sse-first, http-only, sse-only"
+        );
+        assert_eq!(
+            config(&["https://e.com", "--debug"]).unwrap().verbosity,
+            Verbosity::Debug
+        );
+        assert_eq!(
+            config(&["https://e.com", "--silent"]).unwrap().verbosity,
+            Verbosity::Silent
+        );
+        assert_eq!(
+            config(&["https://e.com", "--silent", "--debug"]).unwrap_err(),
+            "--debug and --silent cannot be used together"
+        );
+    }
+
+    #[test]
+    fn static_client_json() {
+        let c = config(&[
+            "https://e.com",
+            "--static-oauth-client-info",
+            r#"{"client_id":"abc"}"#,
+        ])
+        .unwrap();
+        assert_eq!(c.static_client_info.unwrap()["client_id"], "abc");
+        assert_eq!(
+            config(&[
+                "https://e.com",
+                "--static-oauth-client-info",
+                r#"{"client_secret":"x"}"#
+            ])
+            .unwrap_err(),
+            "--static-oauth-client-info: needs a \"client_id\" string"
+        );
+        assert!(
+            config(&["https://e.com", "--static-oauth-client-metadata", "[1]"])
+                .unwrap_err()
+                .starts_with("--static-oauth-client-metadata: must be a JSON object")
+        );
+        assert!(config(&[
+            "https://e.com",
+            "--static-oauth-client-metadata",
+            "@/nonexistent/x.json"
+        ])
+        .unwrap_err()
+        .starts_with("--static-oauth-client-metadata: cannot read /nonexistent/x.json"));
+    }
+
+    #[test]
+    fn config_dir_precedence() {
+        let env2 = |k: &str| match k {
+            "MCP_REMOTE_CONFIG_DIR" => Some("/from/env".to_string()),
+            _ => env(k),
+        };
+        let args = parse_args(["https://e.com"].map(OsString::from)).unwrap();
+        assert_eq!(
+            Config::from_args(args, &env2).unwrap().config_dir,
+            Some(PathBuf::from("/from/env"))
+        );
+        let args =
+            parse_args(["https://e.com", "--config-dir", "/flag"].map(OsString::from)).unwrap();
+        assert_eq!(
+            Config::from_args(args, &env2).unwrap().config_dir,
+            Some(PathBuf::from("/flag"))
+        );
+    }
+
+    #[test]
+    fn ignore_tool_globs() {
+        assert!(glob_match("delete_*", "DELETE_repo"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("delete", "delete_repo"));
+        assert!(!glob_match("a*b", "acb_"));
+        let c = config(&["https://e.com", "--ignore-tool", "rm*"]).unwrap();
+        assert!(c.ignores_tool("RMdir") && !c.ignores_tool("ls"));
+        assert_eq!(
+            config(&["https://e.com", "--ignore-tool", " "]).unwrap_err(),
+            "--ignore-tool: pattern is empty"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! The HTTP side: one ureq agent configured for MCP (no global timeout, because a tool may run for
+//! many minutes and an event stream may stay quiet for hours; no redirects; statuses as values),
+//! the user's headers on every request, and readable descriptions of transport failures.
+
+use std::io::Read;
+use std::time::Duration;
+
+use ureq::http::Response;
+use ureq::Body;
+
+use crate::cli::Config;
+use crate::error::Error;
+use crate::headers::Header;
+
+/// The agent plus the headers every request carries.
+#[derive(Clone)]
+pub struct Http {
+    agent: ureq::Agent,
+    user_headers: Vec<Header>,
+}
+
+/// The most bytes read from an error body: enough to quote it, not enough to hurt.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+impl Http {
+    pub fn new(cfg: &Config) -> Http {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(cfg.connect_timeout))
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(64)
+            .user_agent(concat!("mcp-remote/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Http {
+            agent,
+            user_headers: cfg.headers.clone(),
+        }
+    }
+
+    /// POSTs `body` (one JSON-RPC message or batch) with the MCP `Accept` header.
+    pub fn post(
+        &self,
+        url: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Result<Response<Body>, Error> {
+        let mut req = self
+            .agent
+            .post(url)
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json");
+        for (k, v) in self.headers(extra) {
+            req = req.header(k, v);
+        }
+        req.send(body)
+            .map_err(|e| Error::Transport(describe(&e, url)))
+    }
+
+    /// Opens an event stream with GET.
+    pub fn get_stream(&self, url: &str, extra: &[(&str, &str)]) -> Result<Response<Body>, Error> {
+        let mut req = self.agent.get(url).header("Accept", "text/event-stream");
+        for (k, v) in self.headers(extra) {
+            req = req.header(k, v);
+        }
+        req.call().map_err(|e| Error::Transport(describe(&e, url)))
+    }
+
+    /// DELETE with an overall deadline, for shutdown.
+    pub fn delete(
+        &self,
+        url: &str,
+        extra: &[(&str, &str)],
+        deadline: Duration,
+    ) -> Result<u16, Error> {
+        let mut req = self
+            .agent
+            .delete(url)
+            .config()
+            .timeout_global(Some(deadline))
+            .build();
+        for (k, v) in self.headers(extra) {
+            req = req.header(k, v);
+        }
+        req.call()
+            .map(|r| r.status().as_u16())
+            .map_err(|e| Error::Transport(describe(&e, url)))
+    }
+
+    fn headers<'a>(
+        &'a self,
+        extra: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.user_headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.expose()))
+            .chain(extra.iter().copied())
+    }
+}
+
+/// The media type of a response, lowercased and without parameters.
+pub fn content_type(resp: &Response<Body>) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// A response header as a string.
+pub fn header(resp: &Response<Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Reads a whole body, refusing more than `limit` bytes.
+pub fn read_body(resp: Response<Body>, limit: u64) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    let mut reader = resp.into_body().into_reader().take(limit + 1);
+    reader
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Transport(format!("reading the response failed: {}", io_detail(&e))))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::Protocol(format!(
+            "the server's message is larger than {} MiB",
+            limit >> 20
+        )));
+    }
+    Ok(buf)
+}
+
+/// The start of an error body, as one readable line: the JSON-RPC error message if there is one.
+pub fn error_detail(resp: Response<Body>) -> (String, Option<i64>) {
+    let mut buf = Vec::new();
+    let _ = resp
+        .into_body()
+        .into_reader()
+        .take(ERROR_BODY_LIMIT)
+        .read_to_end(&mut buf);
+    if let Some((code, message)) = crate::jsonrpc::error_of(&buf) {
+        return (one_line(&message, 200), Some(code));
+    }
+    (one_line(&String::from_utf8_lossy(&buf), 200), None)
+}
+
+/// Collapses whitespace and control characters and cuts to `max` characters.
+pub fn one_line(text: &str, max: usize) -> String {
+    let mut s: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    s.retain(|c| !c.is_control());
+    if s.chars().count() > max {
+        s = s.chars().take(max).collect::<String>() + "…";
+    }
+    s
+}
+
+/// What went wrong with a request that got no HTTP answer, in words a user can act on.
+pub fn describe(e: &ureq::Error, url: &str) -> String {
+    let what = match e {
+        ureq::Error::HostNotFound => "host not found (DNS lookup failed)".to_string(),
+        ureq::Error::Io(io) => io_detail(io),
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::ConnectionFailed => "connection failed".to_string(),
+        ureq::Error::Tls(m) => format!("TLS error: {m}"),
+        ureq::Error::Rustls(r) => format!("TLS error: {r}"),
+        ureq::Error::BadUri(m) => format!("bad URL: {m}"),
+        other => other.to_string(),
+    };
+    format!("cannot reach {url}: {what}")
+}
+
+fn io_detail(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        ConnectionReset => "connection reset by the server".into(),
+        ConnectionAborted => "connection aborted".into(),
+        TimedOut => "timed out".into(),
+        UnexpectedEof => "the server closed the connection".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_folds_and_cuts() {
+        assert_eq!(one_line("a\n  b\r\n\tc", 10), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn describes_failures() {
+        let e = ureq::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(
+            describe(&e, "http://x/mcp"),
+            "cannot reach http://x/mcp: connection refused"
+        );
+        assert_eq!(
+            describe(&ureq::Error::HostNotFound, "u"),
+            "cannot reach u: host not found (DNS lookup failed)"
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! JSON-RPC framing without copying: a message is validated once, then its top-level fields are
+//! located as byte ranges so that large results pass through untouched. Also builds the error
+//! responses mcp-remote sends on its own. Pure, no I/O.
+
+use std::ops::Range;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// Error code for failures of mcp-remote itself or of the connection (the npm package uses it too).
+pub const PROXY_ERROR: i64 = -32001;
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const INTERNAL_ERROR: i64 = -32603;
+
+/// A request id in canonical JSON text, so `1` and `"1"` stay distinct and escapes compare equal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Id(String);
+
+impl Id {
+    pub fn from_value(v: &Value) -> Id {
+        Id(v.to_string())
+    }
+    pub fn string(s: &str) -> Id {
+        Id(Value::from(s).to_string())
+    }
+    pub fn is_null(&self) -> bool {
+        self.0 == "null"
+    }
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+/// What a message is, by the JSON-RPC rules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Request,
+    Notification,
+    Response,
+    Invalid,
+}
+
+/// One message's top-level fields, as ranges into the buffer it was parsed from.
+#[derive(Clone, Debug, Default)]
+pub struct Msg {
+    pub range: Range<usize>,
+    pub id: Option<Id>,
+    pub method: Option<String>,
+    pub params: Option<Range<usize>>,
+    pub result: Option<Range<usize>>,
+    pub error: Option<Range<usize>>,
+    pub jsonrpc_2: bool,
+    pub is_object: bool,
+}
+
+impl Msg {
+    pub fn kind(&self) -> Kind {
+        if !self.is_object {
+            return Kind::Invalid;
+        }
+        match (&self.method, &self.id) {
+            (Some(_), Some(id)) if !id.is_null() => Kind::Request,
+            (Some(_), None) => Kind::Notification,
+            (None, Some(_)) if self.result.is_some() != self.error.is_some() => Kind::Response,
+            _ => Kind::Invalid,
+        }
+    }
+}
+
+/// A single message or a batch (JSON array).
+#[derive(Debug)]
+pub enum Shape {
+    Single(Msg),
+    Batch(Vec<Msg>),
+}
+
+impl Shape {
+    pub fn msgs(&self) -> &[Msg] {
+        match self {
+            Shape::Single(m) => std::slice::from_ref(m),
+            Shape::Batch(v) => v,
+        }
+    }
+}
+
+/// Validates `buf` as JSON and locates each message's fields.
+pub fn parse(buf: &[u8]) -> Result<Shape, String> {
+    serde_json::from_slice::<&RawValue>(buf).map_err(|e| e.to_string())?;
+    let start = skip_ws(buf, 0);
+    match buf.get(start) {
+        Some(b'[') => {
+            let mut msgs = Vec::new();
+            let mut i = skip_ws(buf, start + 1);
+            if buf.get(i) == Some(&b']') {
+                return Err("empty batch".into());
+            }
+            loop {
+                let end = skip_value(buf, i);
+                msgs.push(scan_msg(buf, i..end));
+                i = skip_ws(buf, end);
+                match buf.get(i) {
+                    Some(b',') => i = skip_ws(buf, i + 1),
+                    _ => break,
+                }
+            }
+            Ok(Shape::Batch(msgs))
+        }
+        _ => {
+            let end = skip_value(buf, start);
+            Ok(Shape::Single(scan_msg(buf, start..end)))
+        }
+    }
+}
+
+fn scan_msg(buf: &[u8], range: Range<usize>) -> Msg {
+    let mut m = Msg {
+        range: range.clone(),
+        ..Msg::default()
+    };
+    let Some(fields) = object_fields(buf, range) else {
+        return m;
+    };
+    m.is_object = true;
+    for (key, val) in fields {
+        let raw = &buf[val.clone()];
+        match key.as_str() {
+            "jsonrpc" => m.jsonrpc_2 = raw == b"\"2.0\"",
+            "id" => {
+                if let Ok(v) = serde_json::from_slice::<Value>(raw) {
+                    if v.is_string() || v.is_number() || v.is_null() {
+                        m.id = Some(Id::from_value(&v));
+                    }
+                }
+            }
+            "method" => m.method = serde_json::from_slice::<String>(raw).ok(),
+            "params" => m.params = Some(val),
+            "result" => m.result = Some(val),
+            "error" => m.error = Some(val),
+            _ => {}
+        }
+    }
+    m
+}
+
+/// The (key, value range) pairs of the JSON object at `range`, or None if it is not an object.
+/// `buf` must already be valid JSON.
+pub fn object_fields(buf: &[u8], range: Range<usize>) -> Option<Vec<(String, Range<usize>)>> {
+    let mut i = skip_ws(buf, range.start);
+    if buf.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    i = skip_ws(buf, i + 1);
+    while i < range.end && buf[i] == b'"' {
+        let key_end = skip_string(buf, i);
+        let raw_key = &buf[i + 1..key_end - 1];
+        let key = if raw_key.contains(&b'\\') {
+            serde_json::from_slice::<String>(&buf[i..key_end]).ok()?
+        } else {
+            String::from_utf8_lossy(raw_key).into_owned()
+        };
+        i = skip_ws(buf, key_end);
+        if buf.get(i) != Some(&b':') {
+            return None;
+        }
+        let v_start = skip_ws(buf, i + 1);
+        let v_end = skip_value(buf, v_start);
+        out.push((key, v_start..v_end));
+        i = skip_ws(buf, v_end);
+        if buf.get(i) == Some(&b',') {
+            i = skip_ws(buf, i + 1);
+        }
+    }
+    Some(out)
+}
+
+/// The range of `key`'s value inside the object at `range`.
+pub fn field(buf: &[u8], range: Range<usize>, key: &str) -> Option<Range<usize>> {
+    object_fields(buf, range)?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, r)| r)
+}
+
+/// The string value of `key` inside the object at `range`.
+pub fn str_field(buf: &[u8], range: Range<usize>, key: &str) -> Option<String> {
+    let r = field(buf, range, key)?;
+    serde_json::from_slice::<String>(&buf[r]).ok()
+}
+
+fn skip_ws(buf: &[u8], mut i: usize) -> usize {
+    while i < buf.len() && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// `i` is at an opening quote; returns the index just past the closing one.
+fn skip_string(buf: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < buf.len() {
+        match buf[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    buf.len()
+}
+
+/// `i` is at the first byte of a value; returns the index just past it.
+fn skip_value(buf: &[u8], i: usize) -> usize {
+    match buf.get(i) {
+        Some(b'"') => skip_string(buf, i),
+        Some(b'{') | Some(b'[') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < buf.len() {
+                match buf[j] {
+                    b'"' => {
+                        j = skip_string(buf, j);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            buf.len()
+        }
+        _ => {
+            let mut j = i;
+            while j < buf.len()
+                && !matches!(buf[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+            {
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+/// A JSON-RPC error response.
+pub fn error_response(id: &Id, code: i64, message: &str) -> Vec<u8> {
+    let v = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id.to_value(),
+        "error": { "code": code, "message": message },
+    });
+    v.to_string().into_bytes()
+}
+
+/// The `code` and `message` of a JSON-RPC error object, if `buf` holds one (as a response body).
+pub fn error_of(buf: &[u8]) -> Option<(i64, String)> {
+    let v: Value = serde_json::from_slice(buf).ok()?;
+    let e = v.get("error")?;
+    Some((
+        e.get("code")?.as_i64()?,
+        e.get("message")?.as_str()?.to_string(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn single(text: &str) -> Msg {
+        match parse(text.as_bytes()).unwrap() {
+            Shape::Single(m) => m,
+            Shape::Batch(_) => panic!("batch"),
+        }
+    }
+
+    #[test]
+    fn classifies_messages() {
+        let m = single(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#);
+        assert_eq!(
+            (m.kind(), m.method.as_deref(), m.id.as_ref().map(Id::json)),
+            (Kind::Request, Some("tools/list"), Some("1"))
+        );
+        assert!(m.jsonrpc_2);
+        assert_eq!(
+            single(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).kind(),
+            Kind::Notification
+        );
+        assert_eq!(
+            single(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#).kind(),
+            Kind::Response
+        );
+        assert_eq!(
+            single(r#"{"jsonrpc":"2.0","id":null,"error":{"code":1,"message":"x"}}"#).kind(),
+            Kind::Response
+        );
+        assert_eq!(
+            single(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#).kind(),
+            Kind::Invalid
+        );
+        assert_eq!(
+            single(r#"{"jsonrpc":"2.0","result":{}}"#).kind(),
+            Kind::Invalid
+        );
+        assert_eq!(
+            single(r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#).kind(),
+            Kind::Notification
+        );
+        assert_eq!(
+            single(r#"[1]"#.trim_matches(['[', ']'])).kind(),
+            Kind::Invalid
+        );
+        assert_eq!(single(r#""hello""#).kind(), Kind::Invalid);
+    }
+
+    #[test]
+    fn ids_keep_their_type_and_compare_canonically() {
+        let a = single(r#"{"id":"1","result":1}"#).id.unwrap();
+        let b = single(r#"{"id":1,"result":1}"#).id.unwrap();
+        let c = single(r#"{"id":"\u0031","result":1}"#).id.unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a, c);
+    }
+
+    #[test]
+    fn finds_fields_in_pretty_printed_json() {
+        let text = "{\n  \"result\" : {\"a\": \"}\\\"{\"},\n  \"id\" : 7 ,\"jsonrpc\":\"2.0\"\n}\n";
+        let m = single(text);
+        assert_eq!(m.kind(), Kind::Response);
+        assert_eq!(&text[m.result.clone().unwrap()], "{\"a\": \"}\\\"{\"}");
+        assert_eq!(m.id.unwrap().json(), "7");
+    }
+
+    #[test]
+    fn escaped_keys_are_decoded() {
+        let m = single(r#"{"\u0069d":5,"method":"m"}"#);
+        assert_eq!(m.kind(), Kind::Request);
+    }
+
+    #[test]
+    fn batches() {
+        let text =
+            r#" [ {"jsonrpc":"2.0","id":1,"method":"a"} , {"jsonrpc":"2.0","method":"b"} ] "#;
+        match parse(text.as_bytes()).unwrap() {
+            Shape::Batch(v) => {
+                assert_eq!(v.len(), 2);
+                assert_eq!(v[0].kind(), Kind::Request);
+                assert_eq!(v[1].kind(), Kind::Notification);
+                assert_eq!(
+                    &text[v[1].range.clone()],
+                    r#"{"jsonrpc":"2.0","method":"b"}"#
+                );
+            }
+            Shape::Single(_) => panic!("single"),
+        }
+        assert_eq!(parse(b"[]").unwrap_err(), "empty batch");
+    }
+
+    #[test]
+    fn rejects_invalid_json() {
+        assert!(parse(b"{\"id\":1,").is_err());
+        assert!(parse(b"not json").is_err());
+        assert!(parse(b"").is_err());
+    }
+
+    #[test]
+    fn nested_field_lookup() {
+        let text =
+            r#"{"method":"tools/call","params":{"arguments":{"name":"inner"},"name":"outer"}}"#;
+        let m = single(text);
+        assert_eq!(
+            str_field(text.as_bytes(), m.params.unwrap(), "name").as_deref(),
+            Some("outer")
+        );
+    }
+
+    #[test]
+    fn error_responses() {
+        let e = error_response(&Id::string("x"), PROXY_ERROR, "mcp-remote: boom");
+        assert_eq!(
+            String::from_utf8(e).unwrap(),
+            r#"{"error":{"code":-32001,"message":"mcp-remote: boom"},"id":"x","jsonrpc":"2.0"}"#
+        );
+        assert_eq!(
+            error_of(br#"{"error":{"code":-32600,"message":"Session not found"}}"#),
+            Some((-32600, "Session not found".into()))
+        );
+    }
+}

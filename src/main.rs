@@ -1,0 +1,91 @@
+//! mcp-remote: lets a stdio-only MCP client use a remote MCP server. `main` parses the command
+//! line, sets up logging, runs the proxy, and is the only place that prints errors and picks the
+//! exit code.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod error;
+mod headers;
+mod http;
+mod jsonrpc;
+mod out;
+mod pool;
+mod proxy;
+mod secret;
+mod sse;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cli::{Config, Special, Verbosity};
+use error::Error;
+
+fn main() -> ExitCode {
+    let args = match cli::parse_args(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    match args.special {
+        Some(Special::Help) => return print_stdout(cli::HELP),
+        Some(Special::Version) => {
+            return print_stdout(concat!("mcp-remote ", env!("CARGO_PKG_VERSION"), "\n"))
+        }
+        None => {}
+    }
+    let cfg = match Config::from_args(args, &|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    init_logging(cfg.verbosity);
+    log::debug!("{cfg:#?}");
+    let proxy = Arc::new(proxy::Proxy::new(cfg, out::Out::stdout()));
+    match proxy.run(std::io::stdin().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// `--help` and `--version` are the only text besides JSON-RPC that stdout ever carries.
+fn print_stdout(text: &str) -> ExitCode {
+    let mut so = std::io::stdout().lock();
+    match so.write_all(text.as_bytes()).and_then(|_| so.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("mcp-remote: error: {e}");
+    match e {
+        Error::Usage(_) => {
+            eprintln!("mcp-remote: run `mcp-remote --help` for usage");
+            ExitCode::from(2)
+        }
+        _ => ExitCode::FAILURE,
+    }
+}
+
+fn init_logging(v: Verbosity) {
+    let default = match v {
+        Verbosity::Silent => "error",
+        Verbosity::Normal => "warn,mcp_remote=info",
+        Verbosity::Debug => "warn,mcp_remote=debug",
+    };
+    let mut b = env_logger::Builder::new();
+    match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.is_empty() => b.parse_filters(&filter),
+        _ => b.parse_filters(default),
+    };
+    b.target(env_logger::Target::Stderr)
+        .format(|buf, rec| {
+            writeln!(
+                buf,
+                "mcp-remote: {}: {}",
+                rec.level().as_str().to_ascii_lowercase(),
+                rec.args()
+            )
+        })
+        .init();
+}

@@ -1,0 +1,1055 @@
+//! The routing core: reads client messages, sends each as a POST on a worker thread, and delivers
+//! every server message to the one stdout writer. It owns the bookkeeping that guarantees each
+//! client request exactly one answer (the `pending` map: whoever removes an id answers it), the
+//! Streamable HTTP session (id, negotiated version, the client's `initialize` kept for replay),
+//! and the standalone GET stream.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ureq::Body;
+
+use crate::cli::Config;
+use crate::error::Error;
+use crate::http::{self, Http};
+use crate::jsonrpc::{self, Id, Kind, Msg, Shape, INVALID_REQUEST, PARSE_ERROR, PROXY_ERROR};
+use crate::out::Out;
+use crate::pool::{Pool, Turn, Turns};
+use crate::sse::{self, LineReader, Step};
+
+/// The largest single message accepted in either direction.
+pub const MAX_MESSAGE: usize = 128 * 1024 * 1024;
+/// Worker threads for POSTs; past this, messages wait in order.
+const MAX_WORKERS: usize = 64;
+/// How long to try resuming a broken response stream before answering with an error.
+const RESUME_ATTEMPTS: u32 = 5;
+/// Consecutive failed GET stream openings before waiting for the session to change.
+const GET_STREAM_ATTEMPTS: u32 = 10;
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// On stdin EOF: how long in-flight requests may still finish, and the DELETE's deadline.
+const DRAIN_ON_EOF: Duration = Duration::from_millis(1000);
+const DELETE_DEADLINE: Duration = Duration::from_millis(800);
+
+/// Where the answer to a request goes.
+enum Target {
+    Stdout,
+    /// A request mcp-remote made itself (e.g. a replayed `initialize`).
+    Capture(mpsc::Sender<Vec<u8>>),
+}
+
+struct Pending {
+    target: Target,
+    method: String,
+    cancelled: bool,
+}
+
+struct Session {
+    id: Option<String>,
+    protocol_version: Option<String>,
+    /// The client's own `initialize`, replayed when the server loses the session.
+    init: Option<Vec<u8>>,
+    /// Bumped whenever a new session starts; requests remember the epoch they were sent in.
+    epoch: u64,
+    /// Outcome of the last recovery, for requests that shared it.
+    recovery: Result<(), String>,
+    /// The GET stream should run for this epoch.
+    get_wanted: bool,
+}
+
+/// Options of one POST exchange.
+struct PostOpts<'a> {
+    initialize: bool,
+    may_recover: bool,
+    turn: Option<Turn<'a>>,
+}
+
+pub struct Proxy {
+    cfg: Config,
+    out: Out,
+    http: Http,
+    pending: Mutex<HashMap<Id, Pending>>,
+    session: Mutex<Session>,
+    session_cv: Condvar,
+    recover_lock: Mutex<()>,
+    turns: Turns,
+    internal_ids: AtomicU64,
+    stopping: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Proxy {
+    pub fn new(cfg: Config, out: Out) -> Proxy {
+        let http = Http::new(&cfg);
+        Proxy {
+            cfg,
+            out,
+            http,
+            pending: Mutex::new(HashMap::new()),
+            session: Mutex::new(Session {
+                id: None,
+                protocol_version: None,
+                init: None,
+                epoch: 0,
+                recovery: Ok(()),
+                get_wanted: false,
+            }),
+            session_cv: Condvar::new(),
+            recover_lock: Mutex::new(()),
+            turns: Turns::default(),
+            internal_ids: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// Serves `input` until it ends, then shuts the session down.
+    pub fn run(self: Arc<Self>, input: impl std::io::Read) -> Result<(), Error> {
+        log::info!("proxying stdio to {}", self.cfg.url);
+        let pool = Pool::new(MAX_WORKERS);
+        let get = {
+            let me = Arc::clone(&self);
+            thread::Builder::new()
+                .name("get-stream".into())
+                .spawn(move || me.get_stream_loop())?
+        };
+        let mut reader = BufReader::with_capacity(64 * 1024, input);
+        let mut seq = 0u64;
+        loop {
+            let mut line = Vec::new();
+            let n = read_line_limited(&mut reader, &mut line, MAX_MESSAGE)?;
+            if n == 0 {
+                break;
+            }
+            if line.len() > MAX_MESSAGE {
+                log::warn!(
+                    "stdin: a message larger than {} MiB was refused",
+                    MAX_MESSAGE >> 20
+                );
+                self.write(&jsonrpc::error_response(
+                    &Id::from_value(&serde_json::Value::Null),
+                    INVALID_REQUEST,
+                    "mcp-remote: message too large",
+                ));
+                continue;
+            }
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            if let Some((job, ordered)) = self.accept(line) {
+                let me = Arc::clone(&self);
+                if ordered {
+                    let my_seq = seq;
+                    seq += 1;
+                    pool.submit(move || me.send_job(job, Some(my_seq)));
+                } else {
+                    pool.submit(move || me.send_job(job, None));
+                }
+            }
+        }
+        log::debug!("stdin closed");
+        self.shutdown(&pool);
+        pool.join_until(Instant::now() + Duration::from_millis(100));
+        // The GET stream thread may be blocked reading a quiet stream; ureq cannot interrupt it,
+        // and the process exits right after this, so it is told to stop but not joined.
+        self.stopping.store(true, Ordering::SeqCst);
+        self.session_cv.notify_all();
+        drop(get);
+        Ok(())
+    }
+
+    /// Checks one stdin line and registers its requests. Returns the job to send, and whether it
+    /// must keep its place in the send order (responses and cancellations need not).
+    fn accept(&self, mut line: Vec<u8>) -> Option<(Job, bool)> {
+        let shape = match jsonrpc::parse(&line) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("stdin: a line that is not JSON was answered with a parse error ({e})");
+                self.write(&jsonrpc::error_response(
+                    &Id::from_value(&serde_json::Value::Null),
+                    PARSE_ERROR,
+                    &format!("mcp-remote: parse error: {e}"),
+                ));
+                return None;
+            }
+        };
+        let mut keep = Vec::new();
+        for m in shape.msgs() {
+            match self.check_client_msg(&line, m) {
+                Ok(()) => keep.push(m.clone()),
+                Err((id, code, msg)) => {
+                    log::warn!("stdin: {msg}");
+                    self.write(&jsonrpc::error_response(
+                        &id,
+                        code,
+                        &format!("mcp-remote: {msg}"),
+                    ));
+                }
+            }
+        }
+        if keep.is_empty() {
+            return None;
+        }
+        let shape = match shape {
+            Shape::Single(_) => Shape::Single(keep.remove(0)),
+            Shape::Batch(all) if all.len() == keep.len() => Shape::Batch(all),
+            Shape::Batch(_) => {
+                // Rebuild the batch from the messages that passed, so the rest still goes out.
+                let mut b = b"[".to_vec();
+                for (i, m) in keep.iter().enumerate() {
+                    if i > 0 {
+                        b.push(b',');
+                    }
+                    b.extend_from_slice(&line[m.range.clone()]);
+                }
+                b.push(b']');
+                line = b;
+                match jsonrpc::parse(&line) {
+                    Ok(s) => s,
+                    Err(_) => return None,
+                }
+            }
+        };
+        let mut requests = Vec::new();
+        let mut ordered = false;
+        {
+            let mut pending = lock(&self.pending);
+            for m in shape.msgs() {
+                match m.kind() {
+                    Kind::Request => {
+                        let (Some(id), Some(method)) = (&m.id, &m.method) else {
+                            continue;
+                        };
+                        if pending.contains_key(id) {
+                            log::warn!(
+                                "stdin: request id {} is reused while the first is in flight",
+                                id.json()
+                            );
+                        }
+                        pending.insert(
+                            id.clone(),
+                            Pending {
+                                target: Target::Stdout,
+                                method: method.clone(),
+                                cancelled: false,
+                            },
+                        );
+                        requests.push(id.clone());
+                        ordered = true;
+                    }
+                    Kind::Notification => {
+                        if m.method.as_deref() == Some("notifications/cancelled") {
+                            if let Some(id) = cancelled_id(&line, m) {
+                                if let Some(p) = pending.get_mut(&id) {
+                                    p.cancelled = true;
+                                }
+                            }
+                        } else {
+                            ordered = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let method = match &shape {
+            Shape::Single(m) => m.method.clone(),
+            Shape::Batch(_) => None,
+        };
+        Some((
+            Job {
+                body: line,
+                requests,
+                method,
+            },
+            ordered,
+        ))
+    }
+
+    /// Refuses what must not be forwarded; the error carries the message's id where it has one.
+    fn check_client_msg(&self, buf: &[u8], m: &Msg) -> Result<(), (Id, i64, String)> {
+        let null = Id::from_value(&serde_json::Value::Null);
+        let id = m.id.clone().filter(|i| !i.is_null()).unwrap_or(null);
+        if m.kind() == Kind::Invalid || !m.jsonrpc_2 {
+            return Err((
+                id,
+                INVALID_REQUEST,
+                "invalid request: not a JSON-RPC 2.0 message".into(),
+            ));
+        }
+        if m.kind() == Kind::Request && id.json().starts_with("\"mcp-remote-") {
+            return Err((
+                id,
+                INVALID_REQUEST,
+                "invalid request: ids starting with mcp-remote- are reserved".into(),
+            ));
+        }
+        if m.kind() == Kind::Request
+            && m.method.as_deref() == Some("tools/call")
+            && !self.cfg.ignore_tools.is_empty()
+        {
+            if let Some(name) = m
+                .params
+                .clone()
+                .and_then(|p| jsonrpc::str_field(buf, p, "name"))
+            {
+                if self.cfg.ignores_tool(&name) {
+                    return Err((
+                        id,
+                        jsonrpc::INTERNAL_ERROR,
+                        format!("tool {name:?} is not available (hidden by --ignore-tool)"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one client message and sees that each of its requests is answered.
+    fn send_job(&self, job: Job, seq: Option<u64>) {
+        let turn = seq.map(|s| self.turns.wait(s));
+        let initialize = job.method.as_deref() == Some("initialize");
+        if initialize {
+            self.begin_session(&job.body);
+        }
+        let ok = self.exchange(
+            &job.body,
+            &job.requests,
+            PostOpts {
+                initialize,
+                may_recover: true,
+                turn,
+            },
+        );
+        if ok && job.method.as_deref() == Some("notifications/initialized") {
+            let mut s = lock(&self.session);
+            s.get_wanted = true;
+            drop(s);
+            self.session_cv.notify_all();
+        }
+    }
+
+    /// A client `initialize` starts a new session: forget the old id and keep this for replay.
+    fn begin_session(&self, body: &[u8]) {
+        let mut s = lock(&self.session);
+        s.id = None;
+        s.protocol_version = None;
+        s.init = Some(body.to_vec());
+        s.epoch += 1;
+        s.recovery = Ok(());
+        s.get_wanted = false;
+        drop(s);
+        self.session_cv.notify_all();
+    }
+
+    /// POSTs `body` and handles the answer. Returns true when the server accepted the message.
+    fn exchange(&self, body: &[u8], expect: &[Id], mut opts: PostOpts<'_>) -> bool {
+        let (sid, version, epoch) = {
+            let s = lock(&self.session);
+            (s.id.clone(), s.protocol_version.clone(), s.epoch)
+        };
+        let mut extra: Vec<(&str, &str)> = Vec::new();
+        if !opts.initialize {
+            if let Some(sid) = &sid {
+                extra.push(("Mcp-Session-Id", sid));
+            }
+            if let Some(v) = &version {
+                extra.push(("MCP-Protocol-Version", v));
+            }
+        }
+        if !opts.initialize {
+            // Later messages may start as soon as this one is on its way.
+            opts.turn = None;
+        }
+        let started = Instant::now();
+        let resp = self.http.post(&self.cfg.url, body, &extra);
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("{e}");
+                self.fail_all(expect, PROXY_ERROR, &format!("mcp-remote: {e}"));
+                return false;
+            }
+        };
+        let status = resp.status().as_u16();
+        log::debug!("POST -> HTTP {status} in {:?}", started.elapsed());
+        if opts.initialize && (200..300).contains(&status) {
+            let new_sid = http::header(&resp, "mcp-session-id");
+            let mut s = lock(&self.session);
+            if s.epoch == epoch {
+                s.id = new_sid;
+            }
+        }
+        if !(200..300).contains(&status) {
+            let (detail, code) = http::error_detail(resp);
+            let lost = status == 404 || (status == 400 && session_unknown(&detail));
+            if lost && sid.is_some() && !opts.initialize && opts.may_recover {
+                log::info!("the server no longer knows session (HTTP {status}: {detail}); starting a new one");
+                return match self.recover(epoch) {
+                    Ok(()) => self.exchange(
+                        body,
+                        expect,
+                        PostOpts {
+                            initialize: false,
+                            may_recover: false,
+                            turn: None,
+                        },
+                    ),
+                    Err(why) => {
+                        self.fail_all(expect, PROXY_ERROR, &format!("mcp-remote: the server ended the session and a new one could not be started: {why}"));
+                        false
+                    }
+                };
+            }
+            let err = Error::Status { status, detail };
+            let hint = match status {
+                401 => " (the server requires sign-in; pass an Authorization header with --header)",
+                403 => " (forbidden: the credentials lack permission)",
+                _ => "",
+            };
+            if expect.is_empty() {
+                log::warn!("the server refused a notification: {err}");
+            } else {
+                log::warn!("{err}");
+            }
+            let code = code.filter(|c| *c != 0).unwrap_or(PROXY_ERROR);
+            self.fail_all(expect, code, &format!("mcp-remote: {err}{hint}"));
+            return false;
+        }
+        let ct = http::content_type(&resp);
+        if ct == "text/event-stream" {
+            let mut st = StreamState::default();
+            match self.pump(resp.into_body(), expect, &mut st) {
+                Pumped::Done => {}
+                Pumped::Ended(why) => self.resume_or_fail(expect, st, why),
+            }
+        } else if ct == "application/json" || ct.ends_with("+json") {
+            match http::read_body(resp, MAX_MESSAGE as u64) {
+                Ok(b) if b.trim_ascii().is_empty() => {}
+                Ok(b) => self.deliver_reply(&b, expect),
+                Err(e) => self.fail_all(expect, PROXY_ERROR, &format!("mcp-remote: {e}")),
+            }
+            self.fail_unanswered(expect, "the server's reply did not answer this request");
+        } else {
+            // 202 Accepted (or any body-less success) for notifications and responses.
+            if !expect.is_empty() {
+                let what = if ct.is_empty() {
+                    format!("HTTP {status} with no content")
+                } else {
+                    format!("HTTP {status} with content type {ct}")
+                };
+                self.fail_unanswered(
+                    expect,
+                    &format!("the server answered {what} instead of a JSON-RPC response"),
+                );
+            }
+        }
+        drop(opts.turn);
+        true
+    }
+
+    /// Delivers a JSON reply body. A lone error with a null id belongs to the one request sent.
+    fn deliver_reply(&self, body: &[u8], expect: &[Id]) {
+        let shape = match jsonrpc::parse(body) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("the server sent invalid JSON: {e}");
+                self.fail_all(
+                    expect,
+                    PROXY_ERROR,
+                    &format!("mcp-remote: the server sent invalid JSON ({e})"),
+                );
+                return;
+            }
+        };
+        if let (Shape::Single(m), [only]) = (&shape, expect) {
+            if m.kind() == Kind::Response && m.id.as_ref().is_some_and(Id::is_null) {
+                if let Some(err) = &m.error {
+                    let fixed = format!(
+                        r#"{{"jsonrpc":"2.0","id":{},"error":{}}}"#,
+                        only.json(),
+                        String::from_utf8_lossy(&body[err.clone()])
+                    );
+                    if let Ok(s) = jsonrpc::parse(fixed.as_bytes()) {
+                        self.deliver(fixed.as_bytes(), &s);
+                        return;
+                    }
+                }
+            }
+        }
+        self.deliver(body, &shape);
+    }
+
+    /// Routes one server message: responses to whoever waits for them, the rest to stdout.
+    fn deliver(&self, buf: &[u8], shape: &Shape) {
+        match shape {
+            Shape::Single(m) => match m.kind() {
+                Kind::Response => {
+                    let Some(id) = &m.id else { return };
+                    let Some(p) = lock(&self.pending).remove(id) else {
+                        log::debug!(
+                            "dropped a response for id {} that no request is waiting for",
+                            id.json()
+                        );
+                        return;
+                    };
+                    match p.target {
+                        Target::Capture(tx) => {
+                            let _ = tx.send(buf.to_vec());
+                        }
+                        Target::Stdout => {
+                            if p.method == "initialize" {
+                                self.note_initialized(buf, m);
+                            }
+                            if p.method == "tools/list" && !self.cfg.ignore_tools.is_empty() {
+                                if let Some(filtered) = self.filter_tools(buf) {
+                                    self.write(&filtered);
+                                    return;
+                                }
+                            }
+                            self.write(buf);
+                        }
+                    }
+                }
+                Kind::Request | Kind::Notification => self.write(buf),
+                Kind::Invalid => log::warn!("dropped a server message that is not JSON-RPC"),
+            },
+            Shape::Batch(msgs) => {
+                let mut forward = false;
+                let mut pending = lock(&self.pending);
+                for m in msgs {
+                    match m.kind() {
+                        Kind::Response => {
+                            if let Some(p) = m.id.as_ref().and_then(|id| pending.remove(id)) {
+                                match p.target {
+                                    Target::Stdout => forward = true,
+                                    Target::Capture(tx) => {
+                                        let _ = tx.send(buf[m.range.clone()].to_vec());
+                                    }
+                                }
+                            }
+                        }
+                        Kind::Request | Kind::Notification => forward = true,
+                        Kind::Invalid => {}
+                    }
+                }
+                drop(pending);
+                if forward {
+                    self.write(buf);
+                }
+            }
+        }
+    }
+
+    /// Records the negotiated protocol version from an `initialize` result.
+    fn note_initialized(&self, buf: &[u8], m: &Msg) {
+        let Some(result) = m.result.clone() else {
+            return;
+        };
+        let version = jsonrpc::str_field(buf, result, "protocolVersion");
+        let mut s = lock(&self.session);
+        s.protocol_version = version.clone();
+        let sid = s.id.is_some();
+        drop(s);
+        log::info!(
+            "connected: protocol {}{}",
+            version.as_deref().unwrap_or("(unknown)"),
+            if sid {
+                ", session established"
+            } else {
+                ", no session id (stateless server)"
+            }
+        );
+    }
+
+    /// Removes `--ignore-tool` matches from a `tools/list` result.
+    fn filter_tools(&self, buf: &[u8]) -> Option<Vec<u8>> {
+        let mut v: serde_json::Value = serde_json::from_slice(buf).ok()?;
+        let tools = v.get_mut("result")?.get_mut("tools")?.as_array_mut()?;
+        let before = tools.len();
+        tools.retain(|t| {
+            !t.get("name")
+                .and_then(|n| n.as_str())
+                .is_some_and(|n| self.cfg.ignores_tool(n))
+        });
+        log::debug!(
+            "--ignore-tool hid {} of {before} tools",
+            before - tools.len()
+        );
+        serde_json::to_vec(&v).ok()
+    }
+
+    /// Reads an event stream, delivering each message, until every expected id is answered
+    /// (then it stops reading) or the stream ends.
+    fn pump(&self, body: Body, expect: &[Id], st: &mut StreamState) -> Pumped {
+        let mut lines = LineReader::new(
+            BufReader::with_capacity(64 * 1024, body.into_reader()),
+            MAX_MESSAGE,
+        );
+        let mut line = Vec::new();
+        loop {
+            match lines.next_line(&mut line) {
+                Ok(true) => {}
+                Ok(false) => return Pumped::Ended("the server closed the stream".into()),
+                Err(e) => return Pumped::Ended(format!("the stream broke: {e}")),
+            }
+            let step = st.parser.line(&line);
+            if let Some(id) = st.parser.last_id() {
+                if st.last_id.as_deref() != Some(id) {
+                    st.last_id = Some(id.to_string());
+                    st.progress = true;
+                }
+            }
+            match step {
+                Step::Continue => {}
+                Step::Retry(ms) => st.retry = Some(Duration::from_millis(ms)),
+                Step::Dispatch(ev) => {
+                    st.progress = true;
+                    if ev.event != "message" {
+                        log::debug!("ignored an SSE event of type {:?}", ev.event);
+                        continue;
+                    }
+                    match jsonrpc::parse(&ev.data) {
+                        Ok(shape) => self.deliver(&ev.data, &shape),
+                        Err(e) => log::warn!("ignored an SSE event that is not JSON ({e})"),
+                    }
+                    if !expect.is_empty() && self.all_answered(expect) {
+                        return Pumped::Done;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A response stream ended early: resume it with GET + Last-Event-ID where the server gave
+    /// event ids, else answer the requests with an error.
+    fn resume_or_fail(&self, expect: &[Id], mut st: StreamState, why: String) {
+        let mut why = why;
+        let mut attempts = 0;
+        while !self.all_answered(expect) && st.last_id.is_some() && attempts < RESUME_ATTEMPTS {
+            attempts += 1;
+            let wait = st.retry.unwrap_or(BACKOFF_START);
+            log::debug!(
+                "response stream ended ({why}); resuming after {wait:?} from event {:?}",
+                st.last_id
+            );
+            thread::sleep(wait);
+            let (sid, version) = {
+                let s = lock(&self.session);
+                (s.id.clone(), s.protocol_version.clone())
+            };
+            let last = st.last_id.clone().unwrap_or_default();
+            let mut extra = vec![("Last-Event-ID", last.as_str())];
+            if let Some(sid) = &sid {
+                extra.push(("Mcp-Session-Id", sid));
+            }
+            if let Some(v) = &version {
+                extra.push(("MCP-Protocol-Version", v));
+            }
+            match self.http.get_stream(&self.cfg.url, &extra) {
+                Ok(r)
+                    if r.status().is_success() && http::content_type(&r) == "text/event-stream" =>
+                {
+                    st.progress = false;
+                    match self.pump(r.into_body(), expect, &mut st) {
+                        Pumped::Done => return,
+                        Pumped::Ended(w) => why = w,
+                    }
+                    if st.progress {
+                        attempts = 0;
+                    }
+                }
+                Ok(r) => {
+                    why = format!("resuming it was refused with HTTP {}", r.status().as_u16());
+                    break;
+                }
+                Err(e) => why = e.to_string(),
+            }
+        }
+        self.fail_unanswered(
+            expect,
+            &format!("the response stream ended before the answer arrived ({why})"),
+        );
+    }
+
+    /// Re-initializes after the server lost the session, once for all requests that saw it.
+    fn recover(&self, failed_epoch: u64) -> Result<(), String> {
+        let _one_at_a_time = lock(&self.recover_lock);
+        let init = {
+            let s = lock(&self.session);
+            if s.epoch != failed_epoch {
+                return s.recovery.clone();
+            }
+            s.init.clone()
+        };
+        let result = match init {
+            None => Err("the client never sent initialize".to_string()),
+            Some(init) => self.replay_initialize(&init),
+        };
+        let mut s = lock(&self.session);
+        s.recovery = result.clone();
+        if result.is_ok() {
+            s.get_wanted = true;
+        }
+        drop(s);
+        self.session_cv.notify_all();
+        match &result {
+            Ok(()) => log::info!("session re-established"),
+            Err(e) => log::error!("could not re-establish the session: {e}"),
+        }
+        result
+    }
+
+    /// Sends the client's `initialize` again under an id of our own, then `initialized`.
+    fn replay_initialize(&self, init: &[u8]) -> Result<(), String> {
+        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
+        let id = Id::string(&format!("mcp-remote-reinit-{n}"));
+        let mut v: serde_json::Value = serde_json::from_slice(init).map_err(|e| e.to_string())?;
+        v["id"] = id.to_value();
+        let body = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel();
+        lock(&self.pending).insert(
+            id.clone(),
+            Pending {
+                target: Target::Capture(tx),
+                method: "initialize".into(),
+                cancelled: false,
+            },
+        );
+        {
+            let mut s = lock(&self.session);
+            s.id = None;
+            s.epoch += 1;
+            s.get_wanted = false;
+        }
+        self.exchange(
+            &body,
+            std::slice::from_ref(&id),
+            PostOpts {
+                initialize: true,
+                may_recover: false,
+                turn: None,
+            },
+        );
+        lock(&self.pending).remove(&id);
+        let reply = rx
+            .try_recv()
+            .map_err(|_| "the server did not answer initialize".to_string())?;
+        let shape = jsonrpc::parse(&reply).map_err(|e| e.to_string())?;
+        let Shape::Single(m) = shape else {
+            return Err("unexpected batch".into());
+        };
+        if m.result.is_none() {
+            let detail = m
+                .error
+                .map(|r| http::one_line(&String::from_utf8_lossy(&reply[r]), 200))
+                .unwrap_or_default();
+            return Err(format!("initialize failed: {detail}"));
+        }
+        let version = jsonrpc::str_field(
+            &reply,
+            m.result.clone().unwrap_or_default(),
+            "protocolVersion",
+        );
+        lock(&self.session).protocol_version = version;
+        let note = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        self.exchange(
+            note,
+            &[],
+            PostOpts {
+                initialize: false,
+                may_recover: false,
+                turn: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Holds the standalone GET stream open while the session wants it.
+    fn get_stream_loop(&self) {
+        let mut st = StreamState::default();
+        let mut st_epoch = 0;
+        let mut failures = 0u32;
+        let mut backoff = BACKOFF_START;
+        loop {
+            let (epoch, sid, version) = {
+                let mut s = lock(&self.session);
+                while !self.stopping.load(Ordering::SeqCst) && !s.get_wanted {
+                    s = self.session_cv.wait(s).unwrap_or_else(|p| p.into_inner());
+                }
+                if self.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                (s.epoch, s.id.clone(), s.protocol_version.clone())
+            };
+            if epoch != st_epoch {
+                st = StreamState::default();
+                st_epoch = epoch;
+                failures = 0;
+                backoff = BACKOFF_START;
+            }
+            let last = st.last_id.clone();
+            let mut extra: Vec<(&str, &str)> = Vec::new();
+            if let Some(sid) = &sid {
+                extra.push(("Mcp-Session-Id", sid));
+            }
+            if let Some(v) = &version {
+                extra.push(("MCP-Protocol-Version", v));
+            }
+            if let Some(l) = &last {
+                extra.push(("Last-Event-ID", l));
+            }
+            let outcome = match self.http.get_stream(&self.cfg.url, &extra) {
+                Err(e) => Err(e.to_string()),
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    if status == 404 && sid.is_some() {
+                        log::info!("GET stream: the server no longer knows the session");
+                        let _ = self.recover(epoch);
+                        continue;
+                    }
+                    if !(200..300).contains(&status)
+                        || http::content_type(&r) != "text/event-stream"
+                    {
+                        let why = if status == 405 {
+                            "the server offers none (HTTP 405)".to_string()
+                        } else {
+                            format!("HTTP {status}")
+                        };
+                        log::debug!("no standalone event stream: {why}");
+                        self.stop_get_stream(epoch);
+                        continue;
+                    }
+                    log::debug!("standalone event stream open");
+                    st.progress = false;
+                    match self.pump(r.into_body(), &[], &mut st) {
+                        Pumped::Ended(why) if st.progress => Ok(why),
+                        Pumped::Ended(why) => Err(why),
+                        Pumped::Done => Ok(String::new()),
+                    }
+                }
+            };
+            let wait = match outcome {
+                Ok(why) => {
+                    failures = 0;
+                    backoff = BACKOFF_START;
+                    log::debug!("standalone event stream ended ({why}); reopening");
+                    st.retry.unwrap_or(BACKOFF_START)
+                }
+                Err(why) => {
+                    failures += 1;
+                    if failures >= GET_STREAM_ATTEMPTS {
+                        log::warn!("standalone event stream: giving up after {failures} attempts ({why}) until the session changes");
+                        self.stop_get_stream(epoch);
+                        continue;
+                    }
+                    log::info!("standalone event stream: {why}; reconnecting");
+                    let w = st.retry.unwrap_or(backoff).max(backoff);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    w
+                }
+            };
+            // Sleep, but wake early on shutdown or a new session.
+            let s = lock(&self.session);
+            let _ = self.session_cv.wait_timeout_while(s, wait, |s| {
+                !self.stopping.load(Ordering::SeqCst) && s.epoch == epoch
+            });
+        }
+    }
+
+    fn stop_get_stream(&self, epoch: u64) {
+        let mut s = lock(&self.session);
+        if s.epoch == epoch {
+            s.get_wanted = false;
+        }
+    }
+
+    /// On stdin EOF: let in-flight requests finish briefly, answer the rest, end the session.
+    fn shutdown(&self, pool: &Pool) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.session_cv.notify_all();
+        let deadline = Instant::now() + DRAIN_ON_EOF;
+        while Instant::now() < deadline && !(pool.is_idle() && self.no_pending_for_stdout()) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let left: Vec<Id> = lock(&self.pending).keys().cloned().collect();
+        self.fail_unanswered(&left, "stdin closed before the server answered");
+        let (sid, version) = {
+            let s = lock(&self.session);
+            (s.id.clone(), s.protocol_version.clone())
+        };
+        if let Some(sid) = sid {
+            let mut extra = vec![("Mcp-Session-Id", sid.as_str())];
+            if let Some(v) = &version {
+                extra.push(("MCP-Protocol-Version", v));
+            }
+            match self.http.delete(&self.cfg.url, &extra, DELETE_DEADLINE) {
+                Ok(status) => log::debug!("DELETE session -> HTTP {status}"),
+                Err(e) => log::debug!("DELETE session failed: {e}"),
+            }
+        }
+    }
+
+    fn no_pending_for_stdout(&self) -> bool {
+        lock(&self.pending)
+            .values()
+            .all(|p| !matches!(p.target, Target::Stdout) || p.cancelled)
+    }
+
+    fn all_answered(&self, ids: &[Id]) -> bool {
+        let pending = lock(&self.pending);
+        ids.iter()
+            .all(|id| pending.get(id).is_none_or(|p| p.cancelled))
+    }
+
+    /// Answers each id with an error unless it was answered or cancelled already.
+    fn fail_all(&self, ids: &[Id], code: i64, message: &str) {
+        for id in ids {
+            let Some(p) = lock(&self.pending).remove(id) else {
+                continue;
+            };
+            if p.cancelled {
+                continue;
+            }
+            let err = jsonrpc::error_response(id, code, message);
+            match p.target {
+                Target::Stdout => self.write(&err),
+                Target::Capture(tx) => {
+                    let _ = tx.send(err);
+                }
+            }
+        }
+    }
+
+    fn fail_unanswered(&self, ids: &[Id], why: &str) {
+        self.fail_all(ids, PROXY_ERROR, &format!("mcp-remote: {why}"));
+    }
+
+    fn write(&self, msg: &[u8]) {
+        if let Err(e) = self.out.send(msg) {
+            // The client is gone; stdin EOF follows and ends the process.
+            log::debug!("stdout: {e}");
+        }
+    }
+}
+
+/// One client message on its way to the server.
+struct Job {
+    body: Vec<u8>,
+    requests: Vec<Id>,
+    method: Option<String>,
+}
+
+#[derive(Default)]
+struct StreamState {
+    parser: sse::Parser,
+    last_id: Option<String>,
+    retry: Option<Duration>,
+    progress: bool,
+}
+
+enum Pumped {
+    Done,
+    Ended(String),
+}
+
+/// The `requestId` of a `notifications/cancelled`.
+fn cancelled_id(buf: &[u8], m: &Msg) -> Option<Id> {
+    let r = jsonrpc::field(buf, m.params.clone()?, "requestId")?;
+    let v: serde_json::Value = serde_json::from_slice(&buf[r]).ok()?;
+    Some(Id::from_value(&v))
+}
+
+/// Whether an HTTP 400 body says the session is unknown (servers that should send 404 but do not).
+pub fn session_unknown(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("session")
+        && [
+            "not found",
+            "unknown",
+            "invalid",
+            "expired",
+            "no valid",
+            "does not exist",
+            "missing",
+        ]
+        .iter()
+        .any(|w| d.contains(w))
+}
+
+/// Reads one line (up to and without `\n`); past `max` bytes it keeps reading to the end of the
+/// line but stops storing, so the caller can refuse it without holding it.
+fn read_line_limited(
+    r: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if line.len() <= max {
+            line.extend_from_slice(&chunk[..chunk.len().min(max + 1 - line.len())]);
+        }
+        let used = done.unwrap_or(buf.len());
+        total += used;
+        r.consume(used);
+        if done.is_some() {
+            return Ok(total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_unknown_session_bodies() {
+        assert!(session_unknown("Bad Request: No valid session ID provided"));
+        assert!(session_unknown("Session not found"));
+        assert!(session_unknown("unknown session id"));
+        assert!(session_unknown("Session expired"));
+        assert!(!session_unknown("Bad Request: invalid params"));
+        assert!(!session_unknown("Unsupported protocol version"));
+    }
+
+    #[test]
+    fn stdin_lines_are_limited_but_fully_consumed() {
+        let data = b"0123456789\nabc\n";
+        let mut r = &data[..];
+        let mut line = Vec::new();
+        assert_eq!(read_line_limited(&mut r, &mut line, 4).unwrap(), 11);
+        assert!(line.len() > 4);
+        let mut line = Vec::new();
+        assert_eq!(read_line_limited(&mut r, &mut line, 4).unwrap(), 4);
+        assert_eq!(line, b"abc");
+        let mut line = Vec::new();
+        assert_eq!(read_line_limited(&mut r, &mut line, 4).unwrap(), 0);
+    }
+
+    #[test]
+    fn cancelled_ids_are_found() {
+        let buf = br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"r1","reason":"x"}}"#;
+        let Shape::Single(m) = jsonrpc::parse(buf).unwrap() else {
+            panic!()
+        };
+        assert_eq!(cancelled_id(buf, &m), Some(Id::string("r1")));
+    }
+}

@@ -1,0 +1,5 @@
+//! The one integration-test crate: spawns the built binary against in-process tiny_http servers.
+
+mod cli;
+mod core;
+mod support;
