@@ -60,7 +60,24 @@ impl Http {
 
     /// Opens an event stream with GET.
     pub fn get_stream(&self, url: &str, extra: &[(&str, &str)]) -> Result<Response<Body>, Error> {
-        let mut req = self.agent.get(url).header("Accept", "text/event-stream");
+        self.get_events(url, extra, None)
+    }
+
+    /// Opens an event stream with GET, giving up when the response head takes longer than
+    /// `head_timeout` (the body may then stay quiet for as long as it likes).
+    pub fn get_events(
+        &self,
+        url: &str,
+        extra: &[(&str, &str)],
+        head_timeout: Option<Duration>,
+    ) -> Result<Response<Body>, Error> {
+        let mut req = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_recv_response(head_timeout)
+            .build()
+            .header("Accept", "text/event-stream");
         for (k, v) in self.headers(extra) {
             req = req.header(k, v);
         }

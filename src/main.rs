@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod endpoint;
 mod error;
 mod headers;
 mod http;

@@ -2,7 +2,10 @@
 //! every server message to the one stdout writer. It owns the bookkeeping that guarantees each
 //! client request exactly one answer (the `pending` map: whoever removes an id answers it), the
 //! Streamable HTTP session (id, negotiated version, the client's `initialize` kept for replay),
-//! and the standalone GET stream.
+//! and the standalone GET stream. The legacy HTTP+SSE transport and the choice between the two
+//! live in [`legacy`].
+
+mod legacy;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -20,6 +23,7 @@ use crate::jsonrpc::{self, Id, Kind, Msg, Shape, INVALID_REQUEST, PARSE_ERROR, P
 use crate::out::Out;
 use crate::pool::{Pool, Turn, Turns};
 use crate::sse::{self, LineReader, Step};
+use legacy::{Choice, Link, Route, Via, ENDPOINT_WAIT};
 
 /// The largest single message accepted in either direction.
 pub const MAX_MESSAGE: usize = 128 * 1024 * 1024;
@@ -46,6 +50,8 @@ struct Pending {
     target: Target,
     method: String,
     cancelled: bool,
+    /// The legacy server session it was sent in; a new session means its answer will not come.
+    sent_in: Option<u64>,
 }
 
 struct Session {
@@ -66,6 +72,20 @@ struct PostOpts<'a> {
     initialize: bool,
     may_recover: bool,
     turn: Option<Turn<'a>>,
+    /// An `initialize` under http-first: a 400/404/405 means "try the legacy transport".
+    probe: bool,
+}
+
+/// What became of one message sent to the server.
+enum Posted {
+    /// The server took it (2xx); its answers were delivered or are on their way.
+    Accepted,
+    /// Its requests were answered with an error.
+    Failed,
+    /// A probing `initialize` was refused as a legacy server refuses it; nothing was answered.
+    NotStreamable(String),
+    /// sse-first switched to Streamable HTTP; nothing was answered or sent.
+    NotLegacy,
 }
 
 pub struct Proxy {
@@ -75,6 +95,9 @@ pub struct Proxy {
     pending: Mutex<HashMap<Id, Pending>>,
     session: Mutex<Session>,
     session_cv: Condvar,
+    choice: Mutex<Choice>,
+    link: Mutex<Link>,
+    link_cv: Condvar,
     recover_lock: Mutex<()>,
     turns: Turns,
     internal_ids: AtomicU64,
@@ -88,6 +111,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Proxy {
     pub fn new(cfg: Config, out: Out) -> Proxy {
         let http = Http::new(&cfg);
+        let choice = Mutex::new(Choice::new(cfg.transport));
         Proxy {
             cfg,
             out,
@@ -102,6 +126,9 @@ impl Proxy {
                 get_wanted: false,
             }),
             session_cv: Condvar::new(),
+            choice,
+            link: Mutex::new(Link::default()),
+            link_cv: Condvar::new(),
             recover_lock: Mutex::new(()),
             turns: Turns::default(),
             internal_ids: AtomicU64::new(1),
@@ -118,6 +145,17 @@ impl Proxy {
             thread::Builder::new()
                 .name("get-stream".into())
                 .spawn(move || me.get_stream_loop())?
+        };
+        // The legacy reader idles until a message needs it; http-only never does.
+        let legacy = if self.cfg.transport == crate::cli::Transport::HttpOnly {
+            None
+        } else {
+            let me = Arc::clone(&self);
+            Some(
+                thread::Builder::new()
+                    .name("sse-stream".into())
+                    .spawn(move || me.legacy_loop())?,
+            )
         };
         let mut reader = BufReader::with_capacity(64 * 1024, input);
         let mut seq = 0u64;
@@ -160,7 +198,9 @@ impl Proxy {
         // and the process exits right after this, so it is told to stop but not joined.
         self.stopping.store(true, Ordering::SeqCst);
         self.session_cv.notify_all();
+        self.link_cv.notify_all();
         drop(get);
+        drop(legacy);
         Ok(())
     }
 
@@ -238,6 +278,7 @@ impl Proxy {
                                 target: Target::Stdout,
                                 method: method.clone(),
                                 cancelled: false,
+                                sent_in: None,
                             },
                         );
                         requests.push(id.clone());
@@ -318,20 +359,76 @@ impl Proxy {
         if initialize {
             self.begin_session(&job.body);
         }
-        let ok = self.exchange(
-            &job.body,
-            &job.requests,
-            PostOpts {
-                initialize,
-                may_recover: true,
-                turn,
-            },
-        );
-        if ok && job.method.as_deref() == Some("notifications/initialized") {
+        // An initialize keeps its turn until it is answered, through any transport switch, so
+        // nothing overtakes it (later messages need its session).
+        let (held, mut turn) = if initialize {
+            (turn, None)
+        } else {
+            (None, turn)
+        };
+        let route = self.send(&job, initialize, &mut turn);
+        drop(held);
+        if route == Some(Route::Streamable)
+            && job.method.as_deref() == Some("notifications/initialized")
+        {
             let mut s = lock(&self.session);
             s.get_wanted = true;
             drop(s);
             self.session_cv.notify_all();
+        }
+    }
+
+    /// Sends a client message over the chosen transport, switching once under `*-first` when the
+    /// server answers as the other kind does. Returns the route that accepted it.
+    fn send(&self, job: &Job, initialize: bool, turn: &mut Option<Turn<'_>>) -> Option<Route> {
+        let choice = *lock(&self.choice);
+        if choice.route == Route::Legacy {
+            return match self.legacy_send(&job.body, &job.requests, turn, "") {
+                Posted::Accepted => Some(Route::Legacy),
+                // sse-first found a Streamable HTTP server; the route has switched.
+                Posted::NotLegacy => self.send(job, initialize, turn),
+                Posted::Failed | Posted::NotStreamable(_) => None,
+            };
+        }
+        let probe = initialize && !choice.settled;
+        let opts = PostOpts {
+            initialize,
+            may_recover: true,
+            turn: turn.take(),
+            probe,
+        };
+        match self.exchange(&job.body, &job.requests, opts) {
+            Posted::Accepted => {
+                if probe {
+                    self.settle(Route::Streamable);
+                }
+                Some(Route::Streamable)
+            }
+            Posted::NotStreamable(why) => {
+                {
+                    let mut c = lock(&self.choice);
+                    c.route = Route::Legacy;
+                    c.settled = true;
+                }
+                log::info!("the server answered initialize with {why}; using the legacy HTTP+SSE transport instead (--transport http-first)");
+                let context = format!(
+                    "the server answered initialize with {why}, and the legacy HTTP+SSE transport failed too: "
+                );
+                match self.legacy_send(&job.body, &job.requests, turn, &context) {
+                    Posted::Accepted => Some(Route::Legacy),
+                    _ => None,
+                }
+            }
+            Posted::Failed | Posted::NotLegacy => None,
+        }
+    }
+
+    /// Makes the current route final (the first initialize it carried was accepted).
+    fn settle(&self, route: Route) {
+        let mut c = lock(&self.choice);
+        if !c.settled && c.route == route {
+            c.settled = true;
+            log::info!("the server speaks Streamable HTTP");
         }
     }
 
@@ -348,8 +445,8 @@ impl Proxy {
         self.session_cv.notify_all();
     }
 
-    /// POSTs `body` and handles the answer. Returns true when the server accepted the message.
-    fn exchange(&self, body: &[u8], expect: &[Id], mut opts: PostOpts<'_>) -> bool {
+    /// POSTs `body` over Streamable HTTP and handles the answer.
+    fn exchange(&self, body: &[u8], expect: &[Id], mut opts: PostOpts<'_>) -> Posted {
         let (sid, version, epoch) = {
             let s = lock(&self.session);
             (s.id.clone(), s.protocol_version.clone(), s.epoch)
@@ -368,14 +465,8 @@ impl Proxy {
             opts.turn = None;
         }
         let started = Instant::now();
-        let resp = self.http.post(&self.cfg.url, body, &extra);
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                log::warn!("{e}");
-                self.fail_all(expect, PROXY_ERROR, &format!("mcp-remote: {e}"));
-                return false;
-            }
+        let Some(resp) = self.post(&self.cfg.url, body, &extra, expect) else {
+            return Posted::Failed;
         };
         let status = resp.status().as_u16();
         log::debug!("POST -> HTTP {status} in {:?}", started.elapsed());
@@ -388,6 +479,14 @@ impl Proxy {
         }
         if !(200..300).contains(&status) {
             let (detail, code) = http::error_detail(resp);
+            if opts.probe && legacy::other_transport(status) {
+                let why = if detail.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    format!("HTTP {status} ({detail})")
+                };
+                return Posted::NotStreamable(why);
+            }
             let lost = status == 404 || (status == 400 && session_unknown(&detail));
             if lost && sid.is_some() && !opts.initialize && opts.may_recover {
                 log::info!("the server no longer knows session (HTTP {status}: {detail}); starting a new one");
@@ -399,33 +498,22 @@ impl Proxy {
                             initialize: false,
                             may_recover: false,
                             turn: None,
+                            probe: false,
                         },
                     ),
                     Err(why) => {
                         self.fail_all(expect, PROXY_ERROR, &format!("mcp-remote: the server ended the session and a new one could not be started: {why}"));
-                        false
+                        Posted::Failed
                     }
                 };
             }
-            let err = Error::Status { status, detail };
-            let hint = match status {
-                401 => " (the server requires sign-in; pass an Authorization header with --header)",
-                403 => " (forbidden: the credentials lack permission)",
-                _ => "",
-            };
-            if expect.is_empty() {
-                log::warn!("the server refused a notification: {err}");
-            } else {
-                log::warn!("{err}");
-            }
-            let code = code.filter(|c| *c != 0).unwrap_or(PROXY_ERROR);
-            self.fail_all(expect, code, &format!("mcp-remote: {err}{hint}"));
-            return false;
+            self.refuse(expect, status, detail, code);
+            return Posted::Failed;
         }
         let ct = http::content_type(&resp);
         if ct == "text/event-stream" {
             let mut st = StreamState::default();
-            match self.pump(resp.into_body(), expect, &mut st) {
+            match self.pump(resp.into_body(), expect, &mut st, &mut ignore_event) {
                 Pumped::Done => {}
                 Pumped::Ended(why) => self.resume_or_fail(expect, st, why),
             }
@@ -451,7 +539,43 @@ impl Proxy {
             }
         }
         drop(opts.turn);
-        true
+        Posted::Accepted
+    }
+
+    /// POSTs `body` to `url`; when no HTTP answer comes, answers `expect` with the reason.
+    fn post(
+        &self,
+        url: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+        expect: &[Id],
+    ) -> Option<ureq::http::Response<Body>> {
+        match self.http.post(url, body, extra) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log::warn!("{e}");
+                self.fail_all(expect, PROXY_ERROR, &format!("mcp-remote: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Answers `expect` for an HTTP error status, with the server's JSON-RPC error code if it sent
+    /// one, and a hint for the statuses a user can act on.
+    fn refuse(&self, expect: &[Id], status: u16, detail: String, code: Option<i64>) {
+        let err = Error::Status { status, detail };
+        let hint = match status {
+            401 => " (the server requires sign-in; pass an Authorization header with --header)",
+            403 => " (forbidden: the credentials lack permission)",
+            _ => "",
+        };
+        if expect.is_empty() {
+            log::warn!("the server refused a notification: {err}");
+        } else {
+            log::warn!("{err}");
+        }
+        let code = code.filter(|c| *c != 0).unwrap_or(PROXY_ERROR);
+        self.fail_all(expect, code, &format!("mcp-remote: {err}{hint}"));
     }
 
     /// Delivers a JSON reply body. A lone error with a null id belongs to the one request sent.
@@ -586,8 +710,15 @@ impl Proxy {
     }
 
     /// Reads an event stream, delivering each message, until every expected id is answered
-    /// (then it stops reading) or the stream ends.
-    fn pump(&self, body: Body, expect: &[Id], st: &mut StreamState) -> Pumped {
+    /// (then it stops reading) or the stream ends. Events of other types go to `other`, which
+    /// returns false to stop reading.
+    fn pump(
+        &self,
+        body: Body,
+        expect: &[Id],
+        st: &mut StreamState,
+        other: &mut dyn FnMut(&sse::Event) -> bool,
+    ) -> Pumped {
         let mut lines = LineReader::new(
             BufReader::with_capacity(64 * 1024, body.into_reader()),
             MAX_MESSAGE,
@@ -612,7 +743,9 @@ impl Proxy {
                 Step::Dispatch(ev) => {
                     st.progress = true;
                     if ev.event != "message" {
-                        log::debug!("ignored an SSE event of type {:?}", ev.event);
+                        if !other(&ev) {
+                            return Pumped::Ended(format!("stopped at a {:?} event", ev.event));
+                        }
                         continue;
                     }
                     match jsonrpc::parse(&ev.data) {
@@ -657,7 +790,7 @@ impl Proxy {
                     if r.status().is_success() && http::content_type(&r) == "text/event-stream" =>
                 {
                     st.progress = false;
-                    match self.pump(r.into_body(), expect, &mut st) {
+                    match self.pump(r.into_body(), expect, &mut st, &mut ignore_event) {
                         Pumped::Done => return,
                         Pumped::Ended(w) => why = w,
                     }
@@ -690,7 +823,7 @@ impl Proxy {
         };
         let result = match init {
             None => Err("the client never sent initialize".to_string()),
-            Some(init) => self.replay_initialize(&init),
+            Some(init) => self.replay_initialize(&init, Via::Streamable),
         };
         let mut s = lock(&self.session);
         s.recovery = result.clone();
@@ -707,7 +840,7 @@ impl Proxy {
     }
 
     /// Sends the client's `initialize` again under an id of our own, then `initialized`.
-    fn replay_initialize(&self, init: &[u8]) -> Result<(), String> {
+    fn replay_initialize(&self, init: &[u8], via: Via<'_>) -> Result<(), String> {
         let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
         let id = Id::string(&format!("mcp-remote-reinit-{n}"));
         let mut v: serde_json::Value = serde_json::from_slice(init).map_err(|e| e.to_string())?;
@@ -720,6 +853,7 @@ impl Proxy {
                 target: Target::Capture(tx),
                 method: "initialize".into(),
                 cancelled: false,
+                sent_in: None,
             },
         );
         {
@@ -728,19 +862,11 @@ impl Proxy {
             s.epoch += 1;
             s.get_wanted = false;
         }
-        self.exchange(
-            &body,
-            std::slice::from_ref(&id),
-            PostOpts {
-                initialize: true,
-                may_recover: false,
-                turn: None,
-            },
-        );
+        self.post_via(via, &body, std::slice::from_ref(&id), true);
+        // Streamable HTTP has answered by now; a legacy answer comes on the event stream.
+        let reply = rx.recv_timeout(ENDPOINT_WAIT);
         lock(&self.pending).remove(&id);
-        let reply = rx
-            .try_recv()
-            .map_err(|_| "the server did not answer initialize".to_string())?;
+        let reply = reply.map_err(|_| "the server did not answer initialize".to_string())?;
         let shape = jsonrpc::parse(&reply).map_err(|e| e.to_string())?;
         let Shape::Single(m) = shape else {
             return Err("unexpected batch".into());
@@ -759,16 +885,25 @@ impl Proxy {
         );
         lock(&self.session).protocol_version = version;
         let note = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-        self.exchange(
-            note,
-            &[],
-            PostOpts {
-                initialize: false,
-                may_recover: false,
-                turn: None,
-            },
-        );
+        self.post_via(via, note, &[], false);
         Ok(())
+    }
+
+    /// Sends a message of mcp-remote's own, without recovery or a transport switch.
+    fn post_via(&self, via: Via<'_>, body: &[u8], expect: &[Id], initialize: bool) -> Posted {
+        match via {
+            Via::Streamable => self.exchange(
+                body,
+                expect,
+                PostOpts {
+                    initialize,
+                    may_recover: false,
+                    turn: None,
+                    probe: false,
+                },
+            ),
+            Via::Legacy(endpoint) => self.legacy_post(endpoint, body, expect),
+        }
     }
 
     /// Holds the standalone GET stream open while the session wants it.
@@ -777,6 +912,8 @@ impl Proxy {
         let mut st_epoch = 0;
         let mut failures = 0u32;
         let mut backoff = BACKOFF_START;
+        // Whether a stream opened in this session: only then does a 404 mean the session is gone.
+        let mut opened = false;
         loop {
             let (epoch, sid, version) = {
                 let mut s = lock(&self.session);
@@ -793,6 +930,7 @@ impl Proxy {
                 st_epoch = epoch;
                 failures = 0;
                 backoff = BACKOFF_START;
+                opened = false;
             }
             let last = st.last_id.clone();
             let mut extra: Vec<(&str, &str)> = Vec::new();
@@ -809,7 +947,9 @@ impl Proxy {
                 Err(e) => Err(e.to_string()),
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    if status == 404 && sid.is_some() {
+                    // A server that answers every GET with 404 would otherwise be re-initialized
+                    // in a loop; a lost session also shows on the next POST.
+                    if status == 404 && sid.is_some() && opened {
                         log::info!("GET stream: the server no longer knows the session");
                         let _ = self.recover(epoch);
                         continue;
@@ -827,8 +967,9 @@ impl Proxy {
                         continue;
                     }
                     log::debug!("standalone event stream open");
+                    opened = true;
                     st.progress = false;
-                    match self.pump(r.into_body(), &[], &mut st) {
+                    match self.pump(r.into_body(), &[], &mut st, &mut ignore_event) {
                         Pumped::Ended(why) if st.progress => Ok(why),
                         Pumped::Ended(why) => Err(why),
                         Pumped::Done => Ok(String::new()),
@@ -874,6 +1015,7 @@ impl Proxy {
     fn shutdown(&self, pool: &Pool) {
         self.stopping.store(true, Ordering::SeqCst);
         self.session_cv.notify_all();
+        self.link_cv.notify_all();
         let deadline = Instant::now() + DRAIN_ON_EOF;
         while Instant::now() < deadline && !(pool.is_idle() && self.no_pending_for_stdout()) {
             thread::sleep(Duration::from_millis(10));
@@ -957,6 +1099,12 @@ struct StreamState {
 enum Pumped {
     Done,
     Ended(String),
+}
+
+/// The core's handler for event types it has no use for.
+fn ignore_event(ev: &sse::Event) -> bool {
+    log::debug!("ignored an SSE event of type {:?}", ev.event);
+    true
 }
 
 /// The `requestId` of a `notifications/cancelled`.

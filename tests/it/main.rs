@@ -2,4 +2,5 @@
 
 mod cli;
 mod core;
+mod legacy;
 mod support;
