@@ -29,6 +29,16 @@ impl LegacyServer {
         endpoint: fn(&str, &str) -> String,
         answer: impl Fn(&Req) -> Vec<Value> + Send + Sync + 'static,
     ) -> LegacyServer {
+        LegacyServer::start_with(false, post_status, endpoint, answer)
+    }
+
+    /// With `resume`, a GET carrying `Last-Event-ID: sN-k` reopens session sN instead of a new one.
+    fn start_with(
+        resume: bool,
+        post_status: u16,
+        endpoint: fn(&str, &str) -> String,
+        answer: impl Fn(&Req) -> Vec<Value> + Send + Sync + 'static,
+    ) -> LegacyServer {
         let streams: Streams = Arc::default();
         let sessions = AtomicUsize::new(0);
         let st = Arc::clone(&streams);
@@ -36,13 +46,23 @@ impl LegacyServer {
             let sid = req.path.split("sessionId=").nth(1).map(str::to_string);
             match (req.method.as_str(), sid) {
                 ("GET", _) => {
-                    let sid = format!("s{}", sessions.fetch_add(1, Ordering::SeqCst) + 1);
+                    let resumed = req
+                        .header("last-event-id")
+                        .filter(|_| resume)
+                        .and_then(|l| l.split('-').next())
+                        .map(str::to_string);
+                    let sid = resumed.unwrap_or_else(|| {
+                        format!("s{}", sessions.fetch_add(1, Ordering::SeqCst) + 1)
+                    });
                     let (tx, rx) = mpsc::channel();
                     st.lock().unwrap().insert(sid.clone(), tx);
                     let ep = endpoint(req.header("host").unwrap_or_default(), &sid);
                     resp.sse(&[]);
                     resp.raw(&format!("retry: 50\nevent: endpoint\ndata: {ep}\n\n"));
-                    let mut n = 0;
+                    let mut n: usize = req
+                        .header("last-event-id")
+                        .and_then(|l| l.rsplit('-').next()?.parse().ok())
+                        .unwrap_or(0);
                     while let Ok(Some(msg)) = rx.recv_timeout(WAIT) {
                         n += 1;
                         resp.raw(&format!("id: {sid}-{n}\nevent: message\ndata: {msg}\n\n"));
@@ -74,10 +94,17 @@ impl LegacyServer {
         }
     }
 
-    /// Puts one message on session `sid`'s stream.
+    /// Puts one message on session `sid`'s stream, waiting (bounded) for the stream to be open.
     fn push(&self, sid: &str, v: &Value) {
-        if let Some(tx) = self.streams.lock().unwrap().get(sid) {
-            let _ = tx.send(Some(v.to_string()));
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let tx = self.streams.lock().unwrap().get(sid).cloned();
+            // A stream that ended dropped its receiver; a reopened one replaces the sender.
+            if tx.is_some_and(|tx| tx.send(Some(v.to_string())).is_ok()) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{sid} never opened");
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -156,6 +183,14 @@ fn legacy_session(
     p.send(&list(1));
     assert_eq!(p.recv_response(&json!(1))["result"]["session"], "s1");
     (legacy, p)
+}
+
+/// Sends a `tools/call` (id 2) that the standard server never answers, once it has arrived.
+fn send_unanswered_call(legacy: &LegacyServer, p: &mut Proxy) {
+    p.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hang"}}"#);
+    legacy
+        .server
+        .wait_for("the call", |r| r.rpc_method() == "tools/call");
 }
 
 const SSE_ONLY: &[&str] = &["--transport", "sse-only"];
@@ -248,10 +283,7 @@ fn an_endpoint_on_another_origin_is_refused() {
 fn a_new_endpoint_after_reconnect_fails_pending_and_replays_initialize() {
     let (legacy, mut p) = legacy_session(405, absolute_path, standard, "/mcp", SSE_ONLY);
     // A call the old session never answers; then that session's stream ends.
-    p.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hang"}}"#);
-    legacy
-        .server
-        .wait_for("the call", |r| r.rpc_method() == "tools/call");
+    send_unanswered_call(&legacy, &mut p);
     legacy.end("s1");
     let r = p.recv_response(&json!(2));
     assert_eq!(
@@ -288,6 +320,55 @@ fn a_new_endpoint_after_reconnect_fails_pending_and_replays_initialize() {
     assert_eq!(gets[0].header("last-event-id"), None);
     // s1 sent three events (initialize, tools/list answers); the reconnect resumes after them.
     assert_eq!(gets[1].header("last-event-id"), Some("s1-2"));
+}
+
+#[test]
+fn reconnecting_to_the_same_endpoint_keeps_the_session() {
+    let legacy = LegacyServer::start_with(true, 405, absolute_path, standard);
+    let mut p = Proxy::start(&legacy.server.url, SSE_ONLY);
+    p.send(&initialize(0));
+    p.recv_response(&json!(0));
+    send_unanswered_call(&legacy, &mut p);
+    legacy.end("s1");
+    let again = legacy.server.wait_for("the reconnect", |r| {
+        r.method == "GET" && r.header("last-event-id").is_some()
+    });
+    assert_eq!(again.header("last-event-id"), Some("s1-1"));
+    // The server still knows the call and answers it on the resumed stream.
+    legacy.push(
+        "s1",
+        &json!({"jsonrpc":"2.0","id":2,"result":{"late":true}}),
+    );
+    assert_eq!(p.recv_response(&json!(2))["result"]["late"], true);
+    p.send(&list(3));
+    assert_eq!(p.recv_response(&json!(3))["result"]["session"], "s1");
+    assert_eq!(
+        legacy.server.count(|r| r.rpc_method() == "initialize"),
+        1,
+        "{:?}",
+        legacy.server.summary()
+    );
+}
+
+#[test]
+fn a_refused_endpoint_post_is_answered_with_its_status() {
+    let legacy = LegacyServer::start(405, |_, _| "/messages?sessionId=gone".into(), standard);
+    let mut p = Proxy::start(&legacy.server.url, SSE_ONLY);
+    p.send(&initialize(0));
+    let r = p.recv_response(&json!(0));
+    assert_eq!(
+        r["error"]["message"],
+        "mcp-remote: server answered HTTP 404: Session not found"
+    );
+    assert_eq!(r["error"]["code"], -32001);
+}
+
+#[test]
+fn stdin_eof_answers_a_pending_legacy_request_and_exits_quickly() {
+    let (legacy, mut p) = legacy_session(405, absolute_path, standard, "/mcp", SSE_ONLY);
+    send_unanswered_call(&legacy, &mut p);
+    close_with_one_unanswered(&mut p);
+    assert_eq!(legacy.server.count(|r| r.method == "DELETE"), 0);
 }
 
 #[test]

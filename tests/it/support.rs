@@ -474,6 +474,18 @@ fn parse_line(line: &str, stderr: &str) -> Value {
     })
 }
 
+/// Closes stdin with one request unanswered: the proxy must exit within 2 s and answer it.
+pub fn close_with_one_unanswered(p: &mut Proxy) {
+    let (st, took) = p.close();
+    assert!(st.success() && took < Duration::from_secs(2), "{took:?}");
+    let rest = p.rest();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(
+        rest[0]["error"]["message"],
+        "mcp-remote: stdin closed before the server answered"
+    );
+}
+
 /// A server that initializes with session `sid` and answers `tools/list` with one tool; anything
 /// else gets what `more` writes (or 202 for notifications, 405 for GET, 200 for DELETE).
 pub fn basic_server(
