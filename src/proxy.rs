@@ -681,10 +681,13 @@ impl Proxy {
         s.protocol_version = version.clone();
         let sid = s.id.is_some();
         drop(s);
+        let legacy = lock(&self.choice).route == Route::Legacy;
         log::info!(
             "connected: protocol {}{}",
             version.as_deref().unwrap_or("(unknown)"),
-            if sid {
+            if legacy {
+                " over the legacy HTTP+SSE transport"
+            } else if sid {
                 ", session established"
             } else {
                 ", no session id (stateless server)"
