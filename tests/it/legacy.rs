@@ -480,7 +480,8 @@ fn sse_first_uses_a_legacy_server_without_posting_to_the_sse_url() {
     );
 }
 
-/// Under sse-first, a GET refused with `status` moves to Streamable HTTP for good.
+/// Under sse-first, a GET answered with `status` and no event stream moves to Streamable HTTP for
+/// good.
 fn sse_first_falls_back_on(status: u16) {
     let server = basic_server("s1", move |req, resp| {
         if req.method == "GET" {
@@ -521,6 +522,11 @@ fn sse_first_falls_back_to_streamable_on_get_404() {
 #[test]
 fn sse_first_falls_back_to_streamable_on_get_405() {
     sse_first_falls_back_on(405);
+}
+
+#[test]
+fn sse_first_falls_back_to_streamable_on_a_get_answer_that_is_no_event_stream() {
+    sse_first_falls_back_on(200);
 }
 
 #[test]
