@@ -29,6 +29,9 @@ pub struct Args {
     pub config_dir: Option<PathBuf>,
     pub transport: Option<String>,
     pub ignore_tools: Vec<String>,
+    pub client_metadata_url: Option<String>,
+    pub disable_resource_parameter: bool,
+    pub command: Command,
 }
 
 /// Requests answered without reading any configuration.
@@ -36,6 +39,19 @@ pub struct Args {
 pub enum Special {
     Help,
     Version,
+}
+
+/// What this run does: proxy stdio (the default), or one sign-in chore and exit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Command {
+    #[default]
+    Proxy,
+    /// `--login` (also `--token`): sign in now and exit.
+    Login,
+    /// `--logout` (also `--reset-auth`): remove this server's stored sign-in state.
+    Logout,
+    /// `--auth-status` (also `--test-auth`): print what is stored, never a secret.
+    AuthStatus,
 }
 
 /// How to reach the server when it may speak either transport (`--transport`).
@@ -56,9 +72,7 @@ pub enum Verbosity {
 }
 
 /// The validated configuration. It has no `Default`: every value was decided on purpose.
-/// The sign-in settings are validated here so a bad flag fails at start; the OAuth flow reads them.
 #[derive(Debug)]
-#[allow(dead_code)]
 pub struct Config {
     pub url: String,
     pub callback_port: u16,
@@ -73,6 +87,8 @@ pub struct Config {
     pub transport: Transport,
     pub ignore_tools: Vec<String>,
     pub connect_timeout: Duration,
+    pub client_metadata_url: Option<String>,
+    pub command: Command,
 }
 
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -113,6 +129,13 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
             }
             Long("transport") => args.transport = Some(string(&mut p, "--transport")?),
             Long("ignore-tool") => args.ignore_tools.push(string(&mut p, "--ignore-tool")?),
+            Long("client-metadata-url") => {
+                args.client_metadata_url = Some(string(&mut p, "--client-metadata-url")?)
+            }
+            Long("disable-resource-parameter") => args.disable_resource_parameter = true,
+            Long("login") | Long("token") => set_command(&mut args, Command::Login)?,
+            Long("logout") | Long("reset-auth") => set_command(&mut args, Command::Logout)?,
+            Long("auth-status") | Long("test-auth") => set_command(&mut args, Command::AuthStatus)?,
             Value(v) => {
                 let v = v
                     .into_string()
@@ -129,6 +152,16 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
         }
     }
     Ok(args)
+}
+
+fn set_command(args: &mut Args, c: Command) -> Result<(), Error> {
+    if args.command != Command::Proxy && args.command != c {
+        return Err(Error::Usage(
+            "--login, --logout and --auth-status cannot be combined".into(),
+        ));
+    }
+    args.command = c;
+    Ok(())
 }
 
 fn value(p: &mut lexopt::Parser, flag: &str) -> Result<OsString, Error> {
@@ -211,6 +244,27 @@ impl Config {
                 return Err(usage("--resource", format!("{r:?} is not an http(s) URI")));
             }
         }
+        if args.disable_resource_parameter
+            && args.resource.as_deref().is_some_and(|r| !r.is_empty())
+        {
+            return Err(Error::Usage(
+                "--disable-resource-parameter and --resource cannot be used together".into(),
+            ));
+        }
+        let resource = if args.disable_resource_parameter {
+            Some(String::new())
+        } else {
+            args.resource
+        };
+        if let Some(u) = &args.client_metadata_url {
+            let ok = crate::url::Url::parse(u).is_ok_and(|p| p.scheme == "https" && p.path != "/");
+            if !ok {
+                return Err(usage(
+                    "--client-metadata-url",
+                    format!("{u:?} must be an https URL with a path"),
+                ));
+            }
+        }
         let host = args.host.unwrap_or_else(|| "127.0.0.1".into());
         if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
             return Err(usage(
@@ -253,17 +307,18 @@ impl Config {
             auth_timeout,
             static_client_metadata,
             static_client_info,
-            resource: args.resource,
+            resource,
             host,
             config_dir,
             transport,
             ignore_tools: args.ignore_tools,
             connect_timeout: Duration::from_secs(10),
+            client_metadata_url: args.client_metadata_url,
+            command: args.command,
         })
     }
 
     /// True when the user supplied `Authorization` themselves: then no OAuth runs.
-    #[allow(dead_code)]
     pub fn has_authorization_header(&self) -> bool {
         self.headers
             .iter()
@@ -443,6 +498,17 @@ FLAGS:
     --resource <uri>                  The resource indicator to request tokens for.
     --host <host>                     Bind address of the OAuth callback (default 127.0.0.1).
     --config-dir <path>               Where tokens and registrations are stored.
+    --client-metadata-url <url>       Your client ID metadata document (https), used as the
+                                      client_id where the authorization server supports it.
+    --disable-resource-parameter      Leave out the RFC 8707 resource parameter (for servers
+                                      such as Entra ID that reject it); same as --resource ''.
+
+SIGN-IN COMMANDS (run once, then exit):
+    --login          Sign in now and store the tokens (also: --token). Use it ahead of time
+                     when your client gives a server less time to start than sign-in takes.
+    --logout         Remove this server's stored tokens and registration (also: --reset-auth).
+    --auth-status    Show what is stored: issuer, client id, scopes, expiry; never a token
+                     (also: --test-auth).
     -h, --help                        Print this help.
     -V, --version                     Print the version.
 

@@ -3,6 +3,7 @@
 //! the user's headers on every request, and readable descriptions of transport failures.
 
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ureq::http::Response;
@@ -11,13 +12,20 @@ use ureq::Body;
 use crate::cli::Config;
 use crate::error::Error;
 use crate::headers::Header;
+use crate::secret::Secret;
 
-/// The agent plus the headers every request carries.
+/// The agent plus the headers every request to the MCP server carries. Clones share the agent
+/// and the bearer token, so a token obtained by sign-in is used by every thread at once.
 #[derive(Clone)]
 pub struct Http {
     agent: ureq::Agent,
     user_headers: Vec<Header>,
+    bearer: Arc<Mutex<Option<Secret>>>,
 }
+
+/// Sign-in requests (metadata, registration, tokens) are small; a server that takes longer than
+/// this, or streams instead of answering, is treated as failed rather than waited on.
+const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most bytes read from an error body: enough to quote it, not enough to hurt.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
@@ -36,7 +44,66 @@ impl Http {
         Http {
             agent,
             user_headers: cfg.headers.clone(),
+            bearer: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Sets (or clears) the access token sent to the MCP server as `Authorization: Bearer`.
+    pub fn set_bearer(&self, token: Option<Secret>) {
+        *self.bearer.lock().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
+    /// The access token requests are sent with now.
+    pub fn bearer(&self) -> Option<Secret> {
+        self.bearer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// GET a JSON document for sign-in (metadata). Neither the user's `--header`s nor the bearer
+    /// token go to these hosts: they are for the MCP server.
+    pub fn get_json(&self, url: &str, extra: &[(&str, &str)]) -> Result<Reply, Error> {
+        let mut req = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(SIGN_IN_TIMEOUT))
+            .build()
+            .header("Accept", "application/json");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        Reply::read(
+            req.call()
+                .map_err(|e| Error::Transport(describe(&e, url)))?,
+        )
+    }
+
+    /// POST a form (token requests) or JSON (registration) for sign-in. Redirects are answers,
+    /// not followed, so a code or refresh token never reaches another host.
+    pub fn post_oauth(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Result<Reply, Error> {
+        let mut req = self
+            .agent
+            .post(url)
+            .config()
+            .timeout_global(Some(SIGN_IN_TIMEOUT))
+            .build()
+            .header("Accept", "application/json")
+            .header("Content-Type", content_type);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        Reply::read(
+            req.send(body)
+                .map_err(|e| Error::Transport(describe(&e, url)))?,
+        )
     }
 
     /// POSTs `body` (one JSON-RPC message or batch) with the MCP `Accept` header.
@@ -105,15 +172,76 @@ impl Http {
             .map_err(|e| Error::Transport(describe(&e, url)))
     }
 
-    fn headers<'a>(
-        &'a self,
-        extra: &'a [(&'a str, &'a str)],
-    ) -> impl Iterator<Item = (&'a str, &'a str)> {
-        self.user_headers
+    /// The user's headers, the bearer token (unless the user gave Authorization), then `extra`.
+    fn headers(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .user_headers
             .iter()
-            .map(|h| (h.name.as_str(), h.value.expose()))
-            .chain(extra.iter().copied())
+            .map(|h| (h.name.clone(), h.value.expose().to_string()))
+            .collect();
+        if !out
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            if let Some(t) = self.bearer() {
+                out.push(("Authorization".into(), format!("Bearer {}", t.expose())));
+            }
+        }
+        out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        out
     }
+}
+
+/// A sign-in response: its status and JSON body (if the body was JSON). No `Debug`: token
+/// responses carry secrets.
+pub struct Reply {
+    pub status: u16,
+    pub json: Option<serde_json::Value>,
+}
+
+impl Reply {
+    fn read(resp: Response<Body>) -> Result<Reply, Error> {
+        let status = resp.status().as_u16();
+        if content_type(&resp) == "text/event-stream" {
+            return Ok(Reply { status, json: None });
+        }
+        let body = read_body(resp, 1 << 20)?;
+        Ok(Reply {
+            status,
+            json: serde_json::from_slice(&body).ok(),
+        })
+    }
+
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// `error` and `error_description` of an OAuth error body, as one line.
+    pub fn oauth_error(&self) -> String {
+        let get = |k: &str| {
+            self.json
+                .as_ref()
+                .and_then(|j| j.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        match (get("error"), get("error_description")) {
+            (Some(e), Some(d)) => one_line(&format!("{e}: {d}"), 200),
+            (Some(e), None) => one_line(&e, 200),
+            _ => format!("HTTP {}", self.status),
+        }
+    }
+}
+
+/// The Bearer challenge of a 401 or 403 answer, if it has one.
+pub fn challenge(resp: &Response<Body>) -> Option<crate::oauth::Challenge> {
+    let values: Vec<&str> = resp
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    crate::oauth::challenge::bearer(values)
 }
 
 /// The media type of a response, lowercased and without parameters.

@@ -10,11 +10,13 @@ mod error;
 mod headers;
 mod http;
 mod jsonrpc;
+mod oauth;
 mod out;
 mod pool;
 mod proxy;
 mod secret;
 mod sse;
+mod url;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -41,10 +43,44 @@ fn main() -> ExitCode {
     };
     init_logging(cfg.verbosity);
     log::debug!("{cfg:#?}");
+    if cfg.command != cli::Command::Proxy {
+        return sign_in_command(&cfg);
+    }
     let proxy = Arc::new(proxy::Proxy::new(cfg, out::Out::stdout()));
     match proxy.run(std::io::stdin().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// `--login`, `--logout`, `--auth-status`: one sign-in chore, then exit.
+fn sign_in_command(cfg: &Config) -> ExitCode {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let Some(auth) = oauth::Auth::for_config(cfg, http::Http::new(cfg), stop) else {
+        return fail(&Error::Usage(
+            "sign-in commands do not apply when --header gives an Authorization header".into(),
+        ));
+    };
+    match cfg.command {
+        cli::Command::Login => match auth.login(None) {
+            Ok(()) => {
+                eprintln!("mcp-remote: signed in to {}; tokens are stored", cfg.url);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&Error::Protocol(format!("sign-in failed: {e}"))),
+        },
+        cli::Command::Logout => match auth.logout() {
+            Ok(Some(dir)) => {
+                eprintln!("mcp-remote: removed {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                eprintln!("mcp-remote: nothing stored for {}", cfg.url);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&Error::Protocol(e)),
+        },
+        cli::Command::AuthStatus | cli::Command::Proxy => print_stdout(&auth.status()),
     }
 }
 

@@ -20,8 +20,10 @@ use crate::cli::Config;
 use crate::error::Error;
 use crate::http::{self, Http};
 use crate::jsonrpc::{self, Id, Kind, Msg, Shape, INVALID_REQUEST, PARSE_ERROR, PROXY_ERROR};
+use crate::oauth::{Auth, Challenge};
 use crate::out::Out;
 use crate::pool::{Pool, Turn, Turns};
+use crate::secret::Secret;
 use crate::sse::{self, LineReader, Step};
 use legacy::{Choice, Link, Route, Via, ENDPOINT_WAIT};
 
@@ -74,6 +76,8 @@ struct PostOpts<'a> {
     turn: Option<Turn<'a>>,
     /// An `initialize` under http-first: a 400/404/405 means "try the legacy transport".
     probe: bool,
+    /// Sign-ins already run for this message (a server that keeps refusing is not asked forever).
+    auth_tries: u32,
 }
 
 /// What became of one message sent to the server.
@@ -101,7 +105,9 @@ pub struct Proxy {
     recover_lock: Mutex<()>,
     turns: Turns,
     internal_ids: AtomicU64,
-    stopping: AtomicBool,
+    stopping: Arc<AtomicBool>,
+    /// Sign-in; absent when the user gave an Authorization header.
+    auth: Option<Auth>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -111,6 +117,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Proxy {
     pub fn new(cfg: Config, out: Out) -> Proxy {
         let http = Http::new(&cfg);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let auth = Auth::for_config(&cfg, http.clone(), Arc::clone(&stopping));
         let choice = Mutex::new(Choice::new(cfg.transport));
         Proxy {
             cfg,
@@ -132,7 +140,8 @@ impl Proxy {
             recover_lock: Mutex::new(()),
             turns: Turns::default(),
             internal_ids: AtomicU64::new(1),
-            stopping: AtomicBool::new(false),
+            stopping,
+            auth,
         }
     }
 
@@ -396,6 +405,7 @@ impl Proxy {
             may_recover: true,
             turn: turn.take(),
             probe,
+            auth_tries: 0,
         };
         match self.exchange(&job.body, &job.requests, opts) {
             Posted::Accepted => {
@@ -465,11 +475,29 @@ impl Proxy {
             opts.turn = None;
         }
         let started = Instant::now();
+        let used = self.current_bearer();
         let Some(resp) = self.post(&self.cfg.url, body, &extra, expect) else {
             return Posted::Failed;
         };
         let status = resp.status().as_u16();
         log::debug!("POST -> HTTP {status} in {:?}", started.elapsed());
+        if status == 401 || status == 403 {
+            let ch = http::challenge(&resp);
+            match self.sign_in_again(status, ch.as_ref(), used.as_ref(), opts.auth_tries) {
+                Some(Ok(())) => {
+                    let retry = PostOpts {
+                        auth_tries: opts.auth_tries + 1,
+                        ..opts
+                    };
+                    return self.exchange(body, expect, retry);
+                }
+                Some(Err(e)) => {
+                    self.fail_sign_in(expect, status, &e);
+                    return Posted::Failed;
+                }
+                None => {}
+            }
+        }
         if opts.initialize && (200..300).contains(&status) {
             let new_sid = http::header(&resp, "mcp-session-id");
             let mut s = lock(&self.session);
@@ -499,6 +527,7 @@ impl Proxy {
                             may_recover: false,
                             turn: None,
                             probe: false,
+                            auth_tries: opts.auth_tries,
                         },
                     ),
                     Err(why) => {
@@ -542,6 +571,44 @@ impl Proxy {
         Posted::Accepted
     }
 
+    /// The token to send now, refreshed first when it is about to expire.
+    fn current_bearer(&self) -> Option<Secret> {
+        self.auth.as_ref().and_then(Auth::bearer)
+    }
+
+    /// Runs sign-in for a 401, or step-up for a 403 `insufficient_scope`, when that can help:
+    /// `None` means "not an auth problem mcp-remote can solve", so the status is answered as is.
+    /// A server that keeps refusing gets three sign-ins per message, step-up two.
+    fn sign_in_again(
+        &self,
+        status: u16,
+        ch: Option<&Challenge>,
+        used: Option<&Secret>,
+        tries: u32,
+    ) -> Option<Result<(), String>> {
+        let auth = self.auth.as_ref()?;
+        let version = lock(&self.session).protocol_version.clone();
+        match status {
+            401 if tries < 3 => Some(auth.unauthorized(used, ch, version.as_deref(), tries > 0)),
+            403 if tries < 2 => {
+                let ch = ch.filter(|c| c.param("error") == Some("insufficient_scope"))?;
+                Some(auth.step_up(used, ch, version.as_deref()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Answers `expect` after a sign-in that did not work, saying why the sign-in ran.
+    fn fail_sign_in(&self, expect: &[Id], status: u16, why: &str) {
+        log::error!("sign-in failed: {why}");
+        let what = if status == 403 {
+            "server answered HTTP 403 (insufficient scope) and signing in again failed"
+        } else {
+            "server answered HTTP 401 and sign-in failed"
+        };
+        self.fail_all(expect, PROXY_ERROR, &format!("mcp-remote: {what}: {why}"));
+    }
+
     /// POSTs `body` to `url`; when no HTTP answer comes, answers `expect` with the reason.
     fn post(
         &self,
@@ -565,7 +632,10 @@ impl Proxy {
     fn refuse(&self, expect: &[Id], status: u16, detail: String, code: Option<i64>) {
         let err = Error::Status { status, detail };
         let hint = match status {
-            401 => " (the server requires sign-in; pass an Authorization header with --header)",
+            401 if self.auth.is_some() => {
+                " (the server refused the token even after signing in again)"
+            }
+            401 => " (the server refused the Authorization header given with --header)",
             403 => " (forbidden: the credentials lack permission)",
             _ => "",
         };
@@ -903,6 +973,7 @@ impl Proxy {
                     may_recover: false,
                     turn: None,
                     probe: false,
+                    auth_tries: 0,
                 },
             ),
             Via::Legacy(endpoint) => self.legacy_post(endpoint, body, expect),
@@ -946,6 +1017,7 @@ impl Proxy {
             if let Some(l) = &last {
                 extra.push(("Last-Event-ID", l));
             }
+            let used = self.current_bearer();
             let outcome = match self.http.get_stream(&self.cfg.url, &extra) {
                 Err(e) => Err(e.to_string()),
                 Ok(r) => {
@@ -956,6 +1028,13 @@ impl Proxy {
                         log::info!("GET stream: the server no longer knows the session");
                         let _ = self.recover(epoch);
                         continue;
+                    }
+                    if status == 401 {
+                        let ch = http::challenge(&r);
+                        if let Some(Ok(())) = self.sign_in_again(401, ch.as_ref(), used.as_ref(), 0)
+                        {
+                            continue;
+                        }
                     }
                     if !(200..300).contains(&status)
                         || http::content_type(&r) != "text/event-stream"

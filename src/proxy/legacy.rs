@@ -123,8 +123,29 @@ impl Proxy {
 
     /// POSTs one message to the endpoint. Answers come on the event stream, not in the response.
     pub(super) fn legacy_post(&self, endpoint: &str, body: &[u8], expect: &[Id]) -> Posted {
-        let Some(resp) = self.post(endpoint, body, &[], expect) else {
-            return Posted::Failed;
+        let mut tries = 0;
+        let resp = loop {
+            let used = self.current_bearer();
+            let Some(resp) = self.post(endpoint, body, &[], expect) else {
+                return Posted::Failed;
+            };
+            let status = resp.status().as_u16();
+            if status != 401 && status != 403 {
+                break resp;
+            }
+            match self.sign_in_again(
+                status,
+                http::challenge(&resp).as_ref(),
+                used.as_ref(),
+                tries,
+            ) {
+                Some(Ok(())) => tries += 1,
+                Some(Err(e)) => {
+                    self.fail_sign_in(expect, status, &e);
+                    return Posted::Failed;
+                }
+                None => break resp,
+            }
         };
         let status = resp.status().as_u16();
         log::debug!("POST to the legacy endpoint -> HTTP {status}");
@@ -247,6 +268,7 @@ impl Proxy {
         if let Some(l) = &last {
             extra.push(("Last-Event-ID", l));
         }
+        let used = self.current_bearer();
         let resp = match self
             .http
             .get_events(&self.cfg.url, &extra, Some(ENDPOINT_WAIT))
@@ -255,6 +277,13 @@ impl Proxy {
             Err(e) => return Conn::Failed(e.to_string(), false),
         };
         let status = resp.status().as_u16();
+        if status == 401 {
+            match self.sign_in_again(401, http::challenge(&resp).as_ref(), used.as_ref(), 0) {
+                Some(Ok(())) => return Conn::Failed("signed in; reconnecting".into(), false),
+                Some(Err(e)) => return Conn::Failed(format!("sign-in failed: {e}"), true),
+                None => {}
+            }
+        }
         let ct = http::content_type(&resp);
         let success = (200..300).contains(&status);
         if !success || ct != "text/event-stream" {

@@ -568,7 +568,11 @@ fn no_fallback_on_401_or_500() {
             "{r}"
         );
         thread::sleep(Duration::from_millis(300));
-        assert_eq!(legacy.server.count(|r| r.method == "GET"), 0, "{status}");
+        // No event-stream GET (the legacy transport); sign-in discovery may GET metadata.
+        let streams = legacy
+            .server
+            .count(|r| r.method == "GET" && r.header("accept") == Some("text/event-stream"));
+        assert_eq!(streams, 0, "{status}");
         assert!(!p.stderr().contains("legacy"), "{}", p.stderr());
     }
 }

@@ -3,4 +3,5 @@
 mod cli;
 mod core;
 mod legacy;
+mod oauth;
 mod support;

@@ -1,0 +1,902 @@
+//! OAuth 2.1 sign-in for the MCP server: discovery, client registration, the browser and its
+//! callback, the token exchange, refresh and step-up, and the tokens on disk. One sign-in runs at
+//! a time in a process (`flow`) and across processes (the store's lock file), so several
+//! instances started together open one browser tab and never spend a refresh token twice.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::cli::Config;
+use crate::http::{Http, Reply};
+use crate::secret::Secret;
+use crate::url::{self, Url};
+use callback::Callback;
+pub use challenge::Challenge;
+use discovery::{ResourceMetadata, ServerMetadata};
+use store::{Client, Store, Tokens};
+
+pub mod callback;
+pub mod challenge;
+pub mod discovery;
+pub mod pkce;
+pub mod store;
+
+/// Refresh this long before the access token expires.
+const REFRESH_MARGIN_SECS: u64 = 60;
+/// A token the server refuses within this time of being issued is not refreshed but replaced.
+const FRESH: Duration = Duration::from_secs(30);
+
+/// What sign-in needs from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server_url: String,
+    pub host: String,
+    pub callback_port: u16,
+    pub auth_timeout: Duration,
+    pub static_client_info: Option<Value>,
+    pub static_client_metadata: Option<Value>,
+    /// `Some("")` leaves the resource parameter out.
+    pub resource: Option<String>,
+    pub client_metadata_url: Option<String>,
+    pub browser: Option<String>,
+    pub config_dir: Option<PathBuf>,
+}
+
+/// What discovery found, kept for refreshes.
+#[derive(Debug, Clone)]
+struct Found {
+    prm: Option<ResourceMetadata>,
+    asm: ServerMetadata,
+}
+
+#[derive(Default)]
+struct Current {
+    tokens: Option<Tokens>,
+    issued: Option<Instant>,
+    found: Option<Found>,
+}
+
+pub struct Auth {
+    s: Settings,
+    http: Http,
+    server: Url,
+    store: Option<Store>,
+    current: Mutex<Current>,
+    flow: Mutex<()>,
+    stop: Arc<AtomicBool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Auth {
+    /// Sign-in for the configured server, or `None` when the user gave an Authorization header
+    /// (then no OAuth runs and nothing is stored).
+    pub fn for_config(cfg: &Config, http: Http, stop: Arc<AtomicBool>) -> Option<Auth> {
+        if cfg.has_authorization_header() {
+            return None;
+        }
+        let settings = Settings {
+            server_url: cfg.url.clone(),
+            host: cfg.host.clone(),
+            callback_port: cfg.callback_port,
+            auth_timeout: cfg.auth_timeout,
+            static_client_info: cfg.static_client_info.clone(),
+            static_client_metadata: cfg.static_client_metadata.clone(),
+            resource: cfg.resource.clone(),
+            client_metadata_url: cfg.client_metadata_url.clone(),
+            browser: std::env::var("BROWSER").ok(),
+            config_dir: cfg.config_dir.clone(),
+        };
+        match Auth::new(settings, http, stop) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                log::warn!("sign-in is unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    pub fn new(s: Settings, http: Http, stop: Arc<AtomicBool>) -> Result<Auth, String> {
+        let server = Url::parse(&s.server_url)?;
+        let store = s.config_dir.as_ref().map(|d| Store::new(d, &s.server_url));
+        let auth = Auth {
+            s,
+            http,
+            server,
+            store,
+            current: Mutex::new(Current::default()),
+            flow: Mutex::new(()),
+            stop,
+        };
+        let tokens = auth.load_tokens();
+        if tokens.is_some() {
+            log::debug!("using stored tokens");
+        }
+        auth.http
+            .set_bearer(tokens.as_ref().map(|t| t.access_token.clone()));
+        lock(&auth.current).tokens = tokens;
+        Ok(auth)
+    }
+
+    /// The access token to send, refreshed first when it is about to expire.
+    pub fn bearer(&self) -> Option<Secret> {
+        let (token, due) = {
+            let c = lock(&self.current);
+            let t = c.tokens.as_ref()?;
+            (
+                t.access_token.clone(),
+                t.expires_within(REFRESH_MARGIN_SECS) && t.refresh_token.is_some(),
+            )
+        };
+        if due {
+            let _one = lock(&self.flow);
+            if lock(&self.current).tokens.as_ref().map(|t| &t.access_token) == Some(&token) {
+                match self.with_file_lock(|| self.refresh_now(Some(&token))) {
+                    Ok(()) => log::info!("access token refreshed before it expired"),
+                    Err(e) => log::warn!("could not refresh the access token ahead of expiry: {e}"),
+                }
+            }
+        }
+        lock(&self.current)
+            .tokens
+            .as_ref()
+            .map(|t| t.access_token.clone())
+    }
+
+    /// The server answered 401 to a request that carried `used`: get a token it accepts.
+    /// `retrying` says the request was already sent again after an earlier sign-in or refresh:
+    /// a token refused right after it was issued is not refreshed but replaced by a sign-in.
+    pub fn unauthorized(
+        &self,
+        used: Option<&Secret>,
+        ch: Option<&Challenge>,
+        version: Option<&str>,
+        retrying: bool,
+    ) -> Result<(), String> {
+        let _one = lock(&self.flow);
+        if self.replaced_since(used) {
+            return Ok(());
+        }
+        self.with_file_lock(|| {
+            if let Some(t) = self.load_tokens() {
+                if Some(&t.access_token) != used && !t.expires_within(0) {
+                    log::info!("using tokens another mcp-remote just obtained");
+                    self.adopt(t, false);
+                    return Ok(());
+                }
+            }
+            let fresh = retrying && {
+                let c = lock(&self.current);
+                c.tokens.as_ref().map(|t| &t.access_token) == used
+                    && c.issued.is_some_and(|i| i.elapsed() < FRESH)
+            };
+            if fresh {
+                log::warn!("the server refused a token issued moments ago; signing in again");
+                self.forget_tokens();
+            } else if lock(&self.current)
+                .tokens
+                .as_ref()
+                .is_some_and(|t| t.refresh_token.is_some())
+            {
+                match self.refresh_now(used) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        log::info!("refresh failed ({e}); signing in again");
+                        self.forget_tokens();
+                    }
+                }
+            }
+            self.sign_in(
+                ch.and_then(|c| c.param("scope")),
+                ch.and_then(|c| c.param("resource_metadata")),
+                version,
+            )
+        })
+    }
+
+    /// The server answered 403 `insufficient_scope`: sign in again for the union of the scopes
+    /// held and those challenged.
+    pub fn step_up(
+        &self,
+        used: Option<&Secret>,
+        ch: &Challenge,
+        version: Option<&str>,
+    ) -> Result<(), String> {
+        let _one = lock(&self.flow);
+        if self.replaced_since(used) {
+            return Ok(());
+        }
+        let held = lock(&self.current)
+            .tokens
+            .as_ref()
+            .and_then(|t| t.scope.clone());
+        let scope = discovery::union_scopes(held.as_deref(), ch.param("scope"));
+        log::info!(
+            "the server needs more permissions ({}); signing in again",
+            ch.param("scope").unwrap_or("unspecified scope")
+        );
+        self.with_file_lock(|| {
+            self.sign_in(scope.as_deref(), ch.param("resource_metadata"), version)
+        })
+    }
+
+    /// `--login`: sign in now unless stored tokens are still good.
+    pub fn login(&self, version: Option<&str>) -> Result<(), String> {
+        let _one = lock(&self.flow);
+        self.with_file_lock(|| {
+            if let Some(t) = self.load_tokens() {
+                if !t.expires_within(REFRESH_MARGIN_SECS) {
+                    self.adopt(t, false);
+                    return Ok(());
+                }
+                if t.refresh_token.is_some() {
+                    self.adopt(t.clone(), false);
+                    if self.refresh_now(Some(&t.access_token)).is_ok() {
+                        return Ok(());
+                    }
+                }
+            }
+            self.sign_in(None, None, version)
+        })
+    }
+
+    /// `--logout`: removes this server's stored state. Returns the directory if there was one.
+    pub fn logout(&self) -> Result<Option<PathBuf>, String> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        Ok(store.remove_all()?.then(|| store.dir().to_path_buf()))
+    }
+
+    /// `--auth-status`: what is stored, without any secret.
+    pub fn status(&self) -> String {
+        let Some(store) = &self.store else {
+            return "no storage directory (set --config-dir)".into();
+        };
+        let mut out = format!("storage: {}\n", store.dir().display());
+        match store.load("client.json") {
+            Ok(Some(v)) => match Client::from_json(&v) {
+                Some(c) => out.push_str(&format!(
+                    "client: {} at {}{}\n",
+                    c.client_id,
+                    c.issuer,
+                    if c.client_secret.is_some() {
+                        " (with a secret)"
+                    } else {
+                        ""
+                    }
+                )),
+                None => out.push_str("client: unreadable\n"),
+            },
+            Ok(None) => out.push_str("client: none registered\n"),
+            Err(e) => out.push_str(&format!("client: {e}\n")),
+        }
+        match store.load("tokens.json") {
+            Ok(Some(v)) => match Tokens::from_json(&v) {
+                Some(t) => {
+                    let exp = match t.expires_at {
+                        Some(at) if at > store::now_secs() => {
+                            format!("expires in {}s", at - store::now_secs())
+                        }
+                        Some(_) => "expired".to_string(),
+                        None => "no expiry given".to_string(),
+                    };
+                    out.push_str(&format!(
+                        "tokens: from {}; access token {exp}; {}; scopes: {}\n",
+                        t.issuer,
+                        if t.refresh_token.is_some() {
+                            "refresh token stored"
+                        } else {
+                            "no refresh token"
+                        },
+                        t.scope.as_deref().unwrap_or("(none)")
+                    ));
+                }
+                None => out.push_str("tokens: unreadable\n"),
+            },
+            Ok(None) => out.push_str("tokens: none (not signed in)\n"),
+            Err(e) => out.push_str(&format!("tokens: {e}\n")),
+        }
+        out
+    }
+
+    fn replaced_since(&self, used: Option<&Secret>) -> bool {
+        let c = lock(&self.current);
+        match (&c.tokens, used) {
+            (Some(t), Some(u)) => &t.access_token != u,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    /// Runs `f` holding the cross-process lock (when there is a store).
+    fn with_file_lock<T>(&self, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+        let Some(store) = &self.store else { return f() };
+        let deadline = Instant::now() + self.s.auth_timeout + Duration::from_secs(10);
+        let guard = store.lock(deadline, &|| !self.stop.load(Ordering::SeqCst))?;
+        let r = f();
+        drop(guard);
+        r
+    }
+
+    fn load_tokens(&self) -> Option<Tokens> {
+        let store = self.store.as_ref()?;
+        match store.load("tokens.json") {
+            Ok(Some(v)) => Tokens::from_json(&v).or_else(|| {
+                log::warn!(
+                    "{} is missing fields; ignoring it",
+                    store.dir().join("tokens.json").display()
+                );
+                None
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                log::warn!("{e}");
+                None
+            }
+        }
+    }
+
+    fn adopt(&self, t: Tokens, issued_now: bool) {
+        self.http.set_bearer(Some(t.access_token.clone()));
+        let mut c = lock(&self.current);
+        c.tokens = Some(t);
+        c.issued = issued_now.then(Instant::now);
+    }
+
+    /// Saves tokens before anyone uses them, so a rotated refresh token is never lost.
+    fn keep(&self, t: Tokens) -> Result<(), String> {
+        if let Some(store) = &self.store {
+            store.save("tokens.json", &t.to_json())?;
+        }
+        self.adopt(t, true);
+        Ok(())
+    }
+
+    fn forget_tokens(&self) {
+        self.http.set_bearer(None);
+        lock(&self.current).tokens = None;
+        if let Some(store) = &self.store {
+            store.remove("tokens.json");
+        }
+    }
+
+    /// Discovery, registration, the browser, the exchange.
+    fn sign_in(
+        &self,
+        scope_hint: Option<&str>,
+        resource_metadata: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<(), String> {
+        let found = self.discover(resource_metadata, version)?;
+        let scope = match scope_hint {
+            Some(s) => discovery::pick_scope(Some(s), found.prm.as_ref(), &found.asm),
+            None => discovery::pick_scope(None, found.prm.as_ref(), &found.asm),
+        };
+        lock(&self.current).found = Some(found.clone());
+        let mut healed = false;
+        loop {
+            let (cb, client, stored) = self.callback_and_client(&found, healed)?;
+            match self.authorize(&found, &cb, &client, scope.as_deref()) {
+                Ok(tokens) => return self.keep(tokens),
+                Err(Failure::StaleClient(why)) if stored && !healed => {
+                    log::info!("the authorization server no longer knows the stored registration ({why}); registering again");
+                    if let Some(store) = &self.store {
+                        store.remove("client.json");
+                    }
+                    healed = true;
+                }
+                Err(Failure::StaleClient(why)) | Err(Failure::Other(why)) => return Err(why),
+            }
+        }
+    }
+
+    fn discover(
+        &self,
+        resource_metadata: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<Found, String> {
+        let headers: Vec<(&str, &str)> = version
+            .map(|v| vec![("MCP-Protocol-Version", v)])
+            .unwrap_or_default();
+        let mut prm = None;
+        for u in discovery::prm_candidates(&self.server, resource_metadata) {
+            let Some(doc) = self.fetch(&u, &headers)? else {
+                continue;
+            };
+            prm = Some(discovery::check_prm(&doc, &self.server)?);
+            log::debug!("protected resource metadata at {u}");
+            break;
+        }
+        let asm = match &prm {
+            Some(p) => {
+                let issuer = &p.authorization_servers[0];
+                let mut last = format!("no authorization server metadata found for {issuer}");
+                let mut got = None;
+                for u in discovery::as_candidates(issuer)? {
+                    let Some(doc) = self.fetch(&u, &headers)? else {
+                        continue;
+                    };
+                    match discovery::check_as_metadata(&doc, issuer, true) {
+                        Ok(m) => {
+                            got = Some(m);
+                            break;
+                        }
+                        Err(e) => {
+                            log::warn!("{e} ({u})");
+                            last = e;
+                        }
+                    }
+                }
+                got.ok_or(last)?
+            }
+            None => {
+                // 2025-03-26: the authorization server lives at the MCP server's origin.
+                let u = format!(
+                    "{}/.well-known/oauth-authorization-server",
+                    self.server.origin()
+                );
+                match self.fetch(&u, &headers)? {
+                    Some(doc) => {
+                        let issuer = doc
+                            .get("issuer")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        if !Url::parse(&issuer).is_ok_and(|i| i.same_origin(&self.server)) {
+                            return Err(format!("authorization server metadata at {u} names issuer {issuer:?} on another origin"));
+                        }
+                        discovery::check_as_metadata(&doc, &issuer, false)?
+                    }
+                    None => {
+                        log::info!(
+                            "no authorization server metadata; using the default endpoints at {}",
+                            self.server.origin()
+                        );
+                        discovery::default_endpoints(&self.server)
+                    }
+                }
+            }
+        };
+        if let Some(store) = &self.store {
+            let doc = json!({"issuer": asm.issuer, "resource": prm.as_ref().map(|p| p.resource.clone()),
+                "authorization_endpoint": asm.authorization_endpoint, "token_endpoint": asm.token_endpoint,
+                "registration_endpoint": asm.registration_endpoint});
+            if let Err(e) = store.save("metadata.json", &doc) {
+                log::warn!("{e}");
+            }
+        }
+        Ok(Found { prm, asm })
+    }
+
+    /// GETs a metadata document; `None` when it is not there (any 4xx/5xx or non-JSON).
+    fn fetch(&self, u: &str, headers: &[(&str, &str)]) -> Result<Option<Value>, String> {
+        self.check_endpoint(u)?;
+        match self.http.get_json(u, headers) {
+            Ok(r) if r.ok() => Ok(r.json.filter(Value::is_object)),
+            Ok(r) => {
+                log::debug!("{u}: HTTP {}", r.status);
+                Ok(None)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// OAuth endpoints must be https, except on loopback hosts (development and tests).
+    fn check_endpoint(&self, u: &str) -> Result<(), String> {
+        let p = Url::parse(u)?;
+        if p.scheme == "https"
+            || p.is_loopback()
+            || (self.server.scheme == "http" && p.same_origin(&self.server))
+        {
+            Ok(())
+        } else {
+            Err(format!("refusing the non-https sign-in URL {u}"))
+        }
+    }
+
+    /// Binds the callback and picks the client: static, metadata document, stored, or newly
+    /// registered. Returns whether the client came from the store.
+    fn callback_and_client(
+        &self,
+        f: &Found,
+        skip_stored: bool,
+    ) -> Result<(Callback, Client, bool), String> {
+        let stored = if skip_stored {
+            None
+        } else {
+            self.stored_client(&f.asm.issuer)
+        };
+        let wanted = match self.s.callback_port {
+            0 => stored.as_ref().and_then(Client::redirect_port).unwrap_or(0),
+            p => p,
+        };
+        let cb = match Callback::bind(&self.s.host, wanted) {
+            Ok(cb) => cb,
+            Err(e) if self.s.callback_port == 0 && wanted != 0 => {
+                log::info!("{e}; using another port and registering again");
+                Callback::bind(&self.s.host, 0)?
+            }
+            Err(e) => return Err(e),
+        };
+        let redirect = cb.redirect_uri();
+        if let Some(c) = self.static_client(&f.asm, Some(redirect.clone())) {
+            return Ok((cb, c, false));
+        }
+        if let (Some(cimd), true) = (&self.s.client_metadata_url, f.asm.cimd_supported) {
+            let c = Client {
+                issuer: f.asm.issuer.clone(),
+                client_id: cimd.clone(),
+                client_secret: None,
+                redirect_uri: Some(redirect),
+                auth_method: "none".into(),
+                registration_access_token: None,
+                registration_client_uri: None,
+            };
+            return Ok((cb, c, false));
+        }
+        if let Some(c) = stored {
+            if c.redirect_uri.as_deref() == Some(redirect.as_str()) {
+                return Ok((cb, c, true));
+            }
+            log::info!("the callback address changed; registering again");
+        }
+        let c = self.register(f, &redirect)?;
+        Ok((cb, c, false))
+    }
+
+    /// The client given with `--static-oauth-client-info`. With a secret, it authenticates at the
+    /// token endpoint as the server prefers (basic unless only post is offered).
+    fn static_client(&self, asm: &ServerMetadata, redirect: Option<String>) -> Option<Client> {
+        let info = self.s.static_client_info.as_ref()?;
+        let has_secret = info.get("client_secret").and_then(Value::as_str).is_some();
+        let offered = |m: &str| asm.token_endpoint_auth_methods.iter().any(|x| x == m);
+        let method = match info
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+        {
+            Some(m) => m,
+            None if !has_secret => "none",
+            None if offered("client_secret_post") && !offered("client_secret_basic") => {
+                "client_secret_post"
+            }
+            None => "client_secret_basic",
+        };
+        let mut v = info.clone();
+        v["issuer"] = json!(asm.issuer);
+        v["redirect_uri"] = json!(redirect);
+        v["token_endpoint_auth_method"] = json!(method);
+        Client::from_json(&v)
+    }
+
+    fn stored_client(&self, issuer: &str) -> Option<Client> {
+        let store = self.store.as_ref()?;
+        match store.load("client.json") {
+            Ok(Some(v)) => Client::from_json(&v).filter(|c| {
+                let same = c.issuer == issuer;
+                if !same {
+                    log::info!("the stored registration is for another authorization server ({}); registering with {issuer}", c.issuer);
+                }
+                same
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                log::warn!("{e}");
+                None
+            }
+        }
+    }
+
+    /// RFC 7591 dynamic client registration.
+    fn register(&self, f: &Found, redirect: &str) -> Result<Client, String> {
+        let endpoint = f.asm.registration_endpoint.clone().ok_or(
+            "the authorization server does not support dynamic client registration; pass --static-oauth-client-info '{\"client_id\":\"...\"}'",
+        )?;
+        self.check_endpoint(&endpoint)?;
+        let method = discovery::pick_auth_method(&f.asm.token_endpoint_auth_methods);
+        let mut meta = json!({
+            "client_name": "mcp-remote",
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": method,
+            "application_type": "native",
+            "software_id": "mcp-remote-rust",
+            "software_version": env!("CARGO_PKG_VERSION"),
+        });
+        if let (Some(extra), Some(m)) = (
+            self.s
+                .static_client_metadata
+                .as_ref()
+                .and_then(Value::as_object),
+            meta.as_object_mut(),
+        ) {
+            for (k, v) in extra {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        let body = serde_json::to_vec(&meta).map_err(|e| e.to_string())?;
+        let r = self
+            .http
+            .post_oauth(&endpoint, "application/json", &body, &[])
+            .map_err(|e| e.to_string())?;
+        if !r.ok() {
+            return Err(format!("client registration failed: {}", r.oauth_error()));
+        }
+        // The registration response, plus what it may leave out, is the stored form of a client.
+        let mut v = r.json.filter(Value::is_object).unwrap_or_else(|| json!({}));
+        v["issuer"] = json!(f.asm.issuer);
+        v["redirect_uri"] = json!(redirect);
+        if v.get("token_endpoint_auth_method").is_none() {
+            v["token_endpoint_auth_method"] = json!(method);
+        }
+        let c = Client::from_json(&v).ok_or("client registration answered without a client_id")?;
+        log::info!("registered with {} as client {}", f.asm.issuer, c.client_id);
+        if let Some(store) = &self.store {
+            store.save("client.json", &c.to_json())?;
+        }
+        Ok(c)
+    }
+
+    /// The browser round trip and the code exchange.
+    fn authorize(
+        &self,
+        f: &Found,
+        cb: &Callback,
+        client: &Client,
+        scope: Option<&str>,
+    ) -> Result<Tokens, Failure> {
+        self.check_endpoint(&f.asm.authorization_endpoint)
+            .map_err(Failure::Other)?;
+        let verifier = pkce::verifier().map_err(Failure::Other)?;
+        let state = pkce::random_token().map_err(Failure::Other)?;
+        let resource = self.resource(f);
+        let redirect = cb.redirect_uri();
+        let challenge = pkce::challenge(&verifier);
+        let mut q: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", &client.client_id),
+            ("redirect_uri", &redirect),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("state", &state),
+        ];
+        if let Some(r) = &resource {
+            q.push(("resource", r));
+        }
+        if let Some(s) = scope {
+            q.push(("scope", s));
+        }
+        let sep = if f.asm.authorization_endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let target = format!("{}{sep}{}", f.asm.authorization_endpoint, url::form(&q));
+        eprintln!("mcp-remote: sign in to {} in your browser; if it does not open, visit:\nmcp-remote: {target}", self.server.origin());
+        let child = match callback::open_browser(&target, self.s.browser.as_deref()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log::warn!("{e}");
+                None
+            }
+        };
+        let result = cb.wait(&state, Instant::now() + self.s.auth_timeout, &|| {
+            self.stop.load(Ordering::SeqCst)
+        });
+        reap(child);
+        let redirect_back = match result {
+            Ok(r) => r,
+            Err(e)
+                if e.contains("invalid_client")
+                    || e.contains("unauthorized_client")
+                    || e.contains("redirect") =>
+            {
+                return Err(Failure::StaleClient(e))
+            }
+            Err(e) => return Err(Failure::Other(e)),
+        };
+        // RFC 9207: an `iss` must be the issuer exactly; a server that promises one must send it.
+        match (&redirect_back.iss, f.asm.iss_parameter_supported) {
+            (Some(iss), _) if *iss != f.asm.issuer => {
+                return Err(Failure::Other(format!(
+                    "the sign-in response came from issuer {iss:?}, not {:?}: refusing it",
+                    f.asm.issuer
+                )))
+            }
+            (None, true) => {
+                return Err(Failure::Other(
+                    "the sign-in response lacks the iss parameter its server promised: refusing it"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "authorization_code"),
+            ("code", &redirect_back.code),
+            ("redirect_uri", &redirect),
+            ("code_verifier", verifier.expose()),
+        ];
+        if let Some(r) = &resource {
+            form.push(("resource", r));
+        }
+        let r = self
+            .token_request(f, client, form)
+            .map_err(Failure::Other)?;
+        if !r.ok() {
+            let why = r.oauth_error();
+            return Err(
+                if why.starts_with("invalid_client") || why.starts_with("unauthorized_client") {
+                    Failure::StaleClient(why)
+                } else {
+                    Failure::Other(format!("the token exchange failed: {why}"))
+                },
+            );
+        }
+        tokens_from(&r, &f.asm.issuer, scope, None).map_err(Failure::Other)
+    }
+
+    /// Uses the refresh token; saves rotated tokens before the new access token is used.
+    fn refresh_now(&self, used: Option<&Secret>) -> Result<(), String> {
+        let (tokens, found) = {
+            let c = lock(&self.current);
+            (c.tokens.clone(), c.found.clone())
+        };
+        let Some(t) = tokens else {
+            return Err("no tokens".into());
+        };
+        if used.is_some_and(|u| *u != t.access_token) {
+            return Ok(());
+        }
+        let rt = t.refresh_token.clone().ok_or("no refresh token")?;
+        let found = match found {
+            Some(f) if f.asm.issuer == t.issuer => f,
+            _ => self.discover(None, None)?,
+        };
+        if found.asm.issuer != t.issuer {
+            return Err("the authorization server changed; signing in again".into());
+        }
+        lock(&self.current).found = Some(found.clone());
+        let client = self
+            .static_client(&found.asm, None)
+            .or_else(|| self.stored_client(&t.issuer));
+        let client = client.ok_or("no client registration to refresh with")?;
+        let resource = self.resource(&found);
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.expose()),
+        ];
+        if let Some(r) = &resource {
+            form.push(("resource", r));
+        }
+        if let Some(s) = &t.scope {
+            form.push(("scope", s));
+        }
+        let r = self.token_request(&found, &client, form)?;
+        if !r.ok() {
+            return Err(format!("the refresh was refused: {}", r.oauth_error()));
+        }
+        let new = tokens_from(&r, &t.issuer, t.scope.as_deref(), Some(rt))?;
+        self.keep(new)
+    }
+
+    fn token_request<'a>(
+        &self,
+        f: &Found,
+        client: &'a Client,
+        mut form: Vec<(&'a str, &'a str)>,
+    ) -> Result<Reply, String> {
+        self.check_endpoint(&f.asm.token_endpoint)?;
+        let mut headers: Vec<(&str, String)> = Vec::new();
+        match (client.auth_method.as_str(), &client.client_secret) {
+            ("client_secret_basic", Some(secret)) => {
+                let pair = format!(
+                    "{}:{}",
+                    url::encode(&client.client_id),
+                    url::encode(secret.expose())
+                );
+                headers.push(("Authorization", format!("Basic {}", STANDARD.encode(pair))));
+            }
+            ("client_secret_post", Some(secret)) => {
+                form.push(("client_id", &client.client_id));
+                form.push(("client_secret", secret.expose()));
+            }
+            _ => form.push(("client_id", &client.client_id)),
+        }
+        let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = self
+            .http
+            .post_oauth(
+                &f.asm.token_endpoint,
+                "application/x-www-form-urlencoded",
+                url::form(&form).as_bytes(),
+                &hs,
+            )
+            .map_err(|e| e.to_string())?;
+        if (300..400).contains(&r.status) {
+            return Err(format!(
+                "the token endpoint answered with a redirect (HTTP {}); refusing to follow it",
+                r.status
+            ));
+        }
+        Ok(r)
+    }
+
+    fn resource(&self, f: &Found) -> Option<String> {
+        match &self.s.resource {
+            Some(r) if r.is_empty() => None,
+            Some(r) => Some(r.clone()),
+            None => Some(
+                f.prm
+                    .as_ref()
+                    .map(|p| p.resource.clone())
+                    .unwrap_or_else(|| self.server.canonical()),
+            ),
+        }
+    }
+}
+
+enum Failure {
+    /// The authorization server does not know the client (any more).
+    StaleClient(String),
+    Other(String),
+}
+
+fn tokens_from(
+    r: &Reply,
+    issuer: &str,
+    requested: Option<&str>,
+    old_refresh: Option<Secret>,
+) -> Result<Tokens, String> {
+    let v = r
+        .json
+        .as_ref()
+        .ok_or("the token endpoint answered without JSON")?;
+    let at = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or("the token endpoint answered without an access_token")?;
+    if let Some(tt) = v.get("token_type").and_then(Value::as_str) {
+        if !tt.eq_ignore_ascii_case("bearer") {
+            return Err(format!(
+                "the token endpoint issued a {tt:?} token; only Bearer is supported"
+            ));
+        }
+    }
+    Ok(Tokens {
+        issuer: issuer.to_string(),
+        access_token: Secret::new(at),
+        refresh_token: v
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .map(Secret::new)
+            .or(old_refresh),
+        expires_at: v
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .map(|s| store::now_secs() + s),
+        scope: v
+            .get("scope")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or(requested.map(str::to_string)),
+    })
+}
+
+/// Collects the browser launcher's exit status if it has finished; a launcher that is still
+/// running (a real browser) is left alone.
+fn reap(child: Option<std::process::Child>) {
+    if let Some(mut c) = child {
+        let _ = c.try_wait();
+    }
+}

@@ -1,0 +1,385 @@
+//! Sign-in state on disk, one directory per server: `<config-dir>/<first 16 hex of
+//! sha256(url)>/` holding `tokens.json`, `client.json` and `metadata.json`. Files are 0600 and
+//! directories 0700; every write goes to a temp file that is synced and renamed over the old
+//! one, so a crash never leaves half a file. A file that cannot be read or parsed is reported
+//! and treated as absent. Every file carries `"version"` so later releases can migrate it.
+//! The `lock` file serializes sign-in and refresh across processes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::secret::Secret;
+
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The state directory of one server.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// The first 16 hex digits of sha256(server URL): the directory name.
+pub fn server_key(url: &str) -> String {
+    super::pkce::sha256_hex(url)[..16].to_string()
+}
+
+impl Store {
+    pub fn new(root: &Path, server_url: &str) -> Store {
+        Store {
+            dir: root.join(server_key(server_url)),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads `name`; `Ok(None)` when absent, `Err` (with the reason) when unreadable or corrupt.
+    pub fn load(&self, name: &str) -> Result<Option<Value>, String> {
+        let path = self.dir.join(name);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let v: Value = serde_json::from_slice(&text)
+            .map_err(|e| format!("{} is corrupt ({e}); ignoring it", path.display()))?;
+        match v.get("version").and_then(Value::as_u64) {
+            Some(FORMAT_VERSION) if v.is_object() => Ok(Some(v)),
+            Some(n) if n > FORMAT_VERSION => Err(format!(
+                "{} was written by a newer mcp-remote (format {n}); ignoring it",
+                path.display()
+            )),
+            _ => Err(format!(
+                "{} has no known format version; ignoring it",
+                path.display()
+            )),
+        }
+    }
+
+    /// Writes `name` atomically with mode 0600, creating the directory (0700) if needed.
+    pub fn save(&self, name: &str, value: &Value) -> Result<(), String> {
+        self.ensure_dir()?;
+        let mut v = value.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("version".into(), json!(FORMAT_VERSION));
+        }
+        let bytes = serde_json::to_vec_pretty(&v).map_err(|e| e.to_string())?;
+        let tmp = self
+            .dir
+            .join(format!(".{name}.{}.{}.tmp", std::process::id(), nanos()));
+        let result = (|| -> std::io::Result<()> {
+            let mut f = private_file(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, self.dir.join(name))?;
+            sync_dir(&self.dir);
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(|e| format!("cannot write {}: {e}", self.dir.join(name).display()))
+    }
+
+    pub fn remove(&self, name: &str) {
+        let _ = fs::remove_file(self.dir.join(name));
+    }
+
+    /// Removes this server's whole directory; returns whether there was one.
+    pub fn remove_all(&self) -> Result<bool, String> {
+        match fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(format!("cannot remove {}: {e}", self.dir.display())),
+        }
+    }
+
+    /// Takes the cross-process lock, waiting until `deadline` (and while `keep_waiting` says so).
+    /// The OS releases it when the holder exits, however it exits.
+    pub fn lock(&self, deadline: Instant, keep_waiting: &dyn Fn() -> bool) -> Result<File, String> {
+        self.ensure_dir()?;
+        let path = self.dir.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(format!("cannot lock {}: {e}", path.display()))
+                }
+            }
+            if Instant::now() >= deadline || !keep_waiting() {
+                return Err("another mcp-remote is still signing in to this server".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ensure_dir(&self) -> Result<(), String> {
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(&self.dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))
+    }
+}
+
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_: &Path) {}
+
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Stored tokens, for the issuer that issued them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tokens {
+    pub issuer: String,
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+    pub scope: Option<String>,
+}
+
+impl Tokens {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "issuer": self.issuer,
+            "access_token": self.access_token.expose(),
+            "refresh_token": self.refresh_token.as_ref().map(Secret::expose),
+            "expires_at": self.expires_at,
+            "scope": self.scope,
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Option<Tokens> {
+        Some(Tokens {
+            issuer: v.get("issuer")?.as_str()?.to_string(),
+            access_token: Secret::new(v.get("access_token")?.as_str()?),
+            refresh_token: v
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .map(Secret::new),
+            expires_at: v.get("expires_at").and_then(Value::as_u64),
+            scope: v.get("scope").and_then(Value::as_str).map(str::to_string),
+        })
+    }
+
+    /// True when the access token expires within `margin` seconds.
+    pub fn expires_within(&self, margin: u64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now_secs() + margin)
+    }
+}
+
+/// A client registration with one authorization server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub redirect_uri: Option<String>,
+    pub auth_method: String,
+    pub registration_access_token: Option<Secret>,
+    pub registration_client_uri: Option<String>,
+}
+
+impl Client {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret.as_ref().map(Secret::expose),
+            "redirect_uri": self.redirect_uri,
+            "token_endpoint_auth_method": self.auth_method,
+            "registration_access_token": self.registration_access_token.as_ref().map(Secret::expose),
+            "registration_client_uri": self.registration_client_uri,
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Option<Client> {
+        Some(Client {
+            issuer: v.get("issuer")?.as_str()?.to_string(),
+            client_id: v.get("client_id")?.as_str()?.to_string(),
+            client_secret: v
+                .get("client_secret")
+                .and_then(Value::as_str)
+                .map(Secret::new),
+            redirect_uri: v
+                .get("redirect_uri")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            auth_method: v
+                .get("token_endpoint_auth_method")
+                .and_then(Value::as_str)
+                .unwrap_or("none")
+                .to_string(),
+            registration_access_token: v
+                .get("registration_access_token")
+                .and_then(Value::as_str)
+                .map(Secret::new),
+            registration_client_uri: v
+                .get("registration_client_uri")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    }
+
+    /// The port of the registered loopback redirect URI, to reuse it on later sign-ins.
+    pub fn redirect_port(&self) -> Option<u16> {
+        let u = crate::url::Url::parse(self.redirect_uri.as_deref()?).ok()?;
+        Some(u.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "mcp-remote-store-{}-{}",
+            std::process::id(),
+            nanos()
+        ));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn directory_name_is_hash16_of_the_url() {
+        let s = Store::new(Path::new("/x"), "https://e.com/mcp");
+        let name = s.dir().file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(
+            name,
+            super::super::pkce::sha256_hex("https://e.com/mcp")[..16]
+        );
+    }
+
+    #[test]
+    fn round_trip_with_private_modes() {
+        let s = Store::new(&root(), "https://e.com/mcp");
+        assert_eq!(s.load("tokens.json").unwrap(), None);
+        let t = Tokens {
+            issuer: "https://a".into(),
+            access_token: Secret::new("at"),
+            refresh_token: Some(Secret::new("rt")),
+            expires_at: Some(5),
+            scope: None,
+        };
+        s.save("tokens.json", &t.to_json()).unwrap();
+        let back = Tokens::from_json(&s.load("tokens.json").unwrap().unwrap()).unwrap();
+        assert_eq!(back, t);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(s.dir().join("tokens.json"))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o600
+            );
+            assert_eq!(
+                fs::metadata(s.dir()).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
+        let leftovers: Vec<_> = fs::read_dir(s.dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn corrupt_and_future_files_are_reported_not_fatal() {
+        let s = Store::new(&root(), "u");
+        fs::create_dir_all(s.dir()).unwrap();
+        fs::write(s.dir().join("tokens.json"), b"{\"access_tok").unwrap();
+        assert!(s.load("tokens.json").unwrap_err().contains("corrupt"));
+        fs::write(s.dir().join("client.json"), br#"{"version":99}"#).unwrap();
+        assert!(s.load("client.json").unwrap_err().contains("newer"));
+        fs::write(s.dir().join("metadata.json"), br#"{"a":1}"#).unwrap();
+        assert!(s.load("metadata.json").is_err());
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_bounded() {
+        let s = Store::new(&root(), "u");
+        let held = s
+            .lock(Instant::now() + Duration::from_secs(1), &|| true)
+            .unwrap();
+        let t = Instant::now();
+        let err = s
+            .lock(Instant::now() + Duration::from_millis(300), &|| true)
+            .unwrap_err();
+        assert!(err.contains("still signing in") && t.elapsed() >= Duration::from_millis(300));
+        drop(held);
+        assert!(s
+            .lock(Instant::now() + Duration::from_secs(1), &|| true)
+            .is_ok());
+    }
+
+    #[test]
+    fn expiry_margin() {
+        let mut t = Tokens {
+            issuer: "i".into(),
+            access_token: Secret::new("a"),
+            refresh_token: None,
+            expires_at: Some(now_secs() + 30),
+            scope: None,
+        };
+        assert!(t.expires_within(60));
+        t.expires_at = Some(now_secs() + 3600);
+        assert!(!t.expires_within(60));
+        t.expires_at = None;
+        assert!(!t.expires_within(60));
+    }
+}

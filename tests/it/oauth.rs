@@ -1,0 +1,743 @@
+//! Sign-in end to end: a fake authorization server and a protected MCP server (tiny_http), with
+//! `BROWSER` set to a small program that follows the authorization redirect to the callback.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+#[derive(Default)]
+struct Knobs {
+    /// Replace the PRM's `resource` (resource-mismatch test).
+    prm_resource: Option<String>,
+    /// Serve no protected resource metadata (2025-03-26 server).
+    no_prm: bool,
+    /// Metadata names this issuer instead of the real one.
+    issuer_in_metadata: Option<String>,
+    /// `iss` in the redirect: None = the issuer; Some("") = left out.
+    iss_in_redirect: Option<String>,
+    advertise_iss: bool,
+    /// The token endpoint answers with a redirect.
+    token_redirects: bool,
+    expires_in: u64,
+    /// tools/call needs this scope (403 insufficient_scope otherwise).
+    call_scope: Option<String>,
+    /// The MCP server refuses every token (retry limits).
+    refuse_all: bool,
+}
+
+#[derive(Default)]
+struct AsState {
+    k: Knobs,
+    n: u64,
+    clients: Vec<String>,
+    codes: HashMap<String, (String, String, Option<String>)>,
+    tokens: HashMap<String, Option<String>>,
+    refresh: HashMap<String, Option<String>>,
+    authorize: Vec<HashMap<String, String>>,
+    token_forms: Vec<HashMap<String, String>>,
+    registrations: Vec<Value>,
+    issued_secrets: Vec<String>,
+}
+
+struct World {
+    mcp: Server,
+    auth: Server,
+    st: Arc<Mutex<AsState>>,
+    dir: PathBuf,
+    browser: PathBuf,
+    opened: PathBuf,
+}
+
+fn query(s: &str) -> HashMap<String, String> {
+    s.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), decode(v)))
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.replace('+', " ");
+    let b = b.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+impl World {
+    fn new(k: Knobs) -> World {
+        let st = Arc::new(Mutex::new(AsState {
+            k,
+            ..AsState::default()
+        }));
+        let s = Arc::clone(&st);
+        let auth = Server::start(move |req, resp| auth_server(&s, req, resp));
+        let issuer = auth.url.trim_end_matches("/mcp").to_string();
+        let s = Arc::clone(&st);
+        let iss = issuer.clone();
+        let mcp = Server::start(move |req, resp| mcp_server(&s, &iss, req, resp));
+        let dir = temp_dir("oauth");
+        let opened = dir.join("opened");
+        let browser = dir.join("browser.py");
+        std::fs::write(
+            &browser,
+            format!(
+                "#!/usr/bin/env python3\nimport sys, urllib.request\nopen({:?}, 'a').write(sys.argv[1] + '\\n')\ntry:\n    urllib.request.urlopen(sys.argv[1], timeout=10).read()\nexcept Exception as e:\n    print('browser:', e, file=sys.stderr)\n",
+                opened.display().to_string()
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        World {
+            mcp,
+            auth,
+            st,
+            dir,
+            browser,
+            opened,
+        }
+    }
+
+    fn issuer(&self) -> String {
+        self.auth.url.trim_end_matches("/mcp").to_string()
+    }
+
+    fn opens(&self) -> usize {
+        std::fs::read_to_string(&self.opened)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    fn command(&self, extra: &[&str]) -> std::process::Command {
+        let mut args = vec![self.mcp.url.as_str(), "--config-dir"];
+        let cfg = self.dir.join("config");
+        let cfg = cfg.to_str().unwrap().to_string();
+        args.push(&cfg);
+        args.extend_from_slice(extra);
+        let mut c = command(&args);
+        c.env("BROWSER", &self.browser);
+        c
+    }
+
+    fn proxy(&self, extra: &[&str]) -> Proxy {
+        Proxy::spawn(self.command(extra))
+    }
+
+    fn store_dir(&self) -> PathBuf {
+        let hash: String = Sha256::digest(self.mcp.url.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.dir.join("config").join(&hash[..16])
+    }
+}
+
+fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
+    let (path, q) = req.path.split_once('?').unwrap_or((&req.path, ""));
+    let host = req.header("host").unwrap_or("").to_string();
+    let issuer = format!("http://{host}");
+    let mut s = st.lock().unwrap();
+    match path {
+        "/.well-known/oauth-authorization-server" => {
+            let named = s.k.issuer_in_metadata.clone().unwrap_or(issuer.clone());
+            let mut m = json!({
+                "issuer": named,
+                "authorization_endpoint": format!("{issuer}/authorize"),
+                "token_endpoint": format!("{issuer}/token"),
+                "registration_endpoint": format!("{issuer}/register"),
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["none"],
+                "scopes_supported": ["mcp:basic", "mcp:write"],
+            });
+            if s.k.advertise_iss {
+                m["authorization_response_iss_parameter_supported"] = json!(true);
+            }
+            resp.json(&[], &m);
+        }
+        "/register" => {
+            s.n += 1;
+            let id = format!("client-{}", s.n);
+            s.clients.push(id.clone());
+            s.registrations.push(req.json());
+            resp.body(
+                201,
+                "application/json",
+                &[],
+                json!({"client_id": id, "token_endpoint_auth_method": "none"})
+                    .to_string()
+                    .as_bytes(),
+            );
+        }
+        "/authorize" => {
+            let p = query(q);
+            s.authorize.push(p.clone());
+            if !s.clients.contains(&p["client_id"]) {
+                let loc = format!(
+                    "{}?error=invalid_client&state={}",
+                    p["redirect_uri"],
+                    enc(&p["state"])
+                );
+                return resp.body(302, "text/plain", &[("Location", &loc)], b"");
+            }
+            s.n += 1;
+            let code = format!("code-{}", s.n);
+            s.codes.insert(
+                code.clone(),
+                (
+                    p["code_challenge"].clone(),
+                    p["client_id"].clone(),
+                    p.get("scope").cloned(),
+                ),
+            );
+            let mut loc = format!(
+                "{}?code={}&state={}",
+                p["redirect_uri"],
+                code,
+                enc(&p["state"])
+            );
+            match s.k.iss_in_redirect.as_deref() {
+                None => loc.push_str(&format!("&iss={}", enc(&issuer))),
+                Some("") => {}
+                Some(other) => loc.push_str(&format!("&iss={}", enc(other))),
+            }
+            resp.body(302, "text/plain", &[("Location", &loc)], b"");
+        }
+        "/token" => {
+            let f = query(&String::from_utf8_lossy(&req.body));
+            s.token_forms.push(f.clone());
+            if s.k.token_redirects {
+                return resp.body(
+                    307,
+                    "text/plain",
+                    &[("Location", "http://127.0.0.1:9/steal")],
+                    b"",
+                );
+            }
+            let scope = match f.get("grant_type").map(String::as_str) {
+                Some("authorization_code") => {
+                    let Some((challenge, client, scope)) = s.codes.remove(&f["code"]) else {
+                        return resp.body(
+                            400,
+                            "application/json",
+                            &[],
+                            br#"{"error":"invalid_grant"}"#,
+                        );
+                    };
+                    let got = URL_SAFE_NO_PAD.encode(Sha256::digest(f["code_verifier"].as_bytes()));
+                    if got != challenge || f.get("client_id") != Some(&client) {
+                        return resp.body(
+                            400,
+                            "application/json",
+                            &[],
+                            br#"{"error":"invalid_grant","error_description":"pkce"}"#,
+                        );
+                    }
+                    scope
+                }
+                Some("refresh_token") => match s.refresh.remove(&f["refresh_token"]) {
+                    Some(scope) => scope,
+                    None => {
+                        return resp.body(
+                            400,
+                            "application/json",
+                            &[],
+                            br#"{"error":"invalid_grant"}"#,
+                        )
+                    }
+                },
+                _ => {
+                    return resp.body(
+                        400,
+                        "application/json",
+                        &[],
+                        br#"{"error":"unsupported_grant_type"}"#,
+                    )
+                }
+            };
+            s.n += 1;
+            let (at, rt) = (
+                format!("at-{}-secretvalue", s.n),
+                format!("rt-{}-secretvalue", s.n),
+            );
+            s.tokens.insert(at.clone(), scope.clone());
+            s.refresh.insert(rt.clone(), scope.clone());
+            s.issued_secrets.push(at.clone());
+            s.issued_secrets.push(rt.clone());
+            let mut body = json!({"access_token": at, "token_type": "Bearer", "refresh_token": rt, "expires_in": s.k.expires_in.max(1)});
+            if let Some(sc) = scope {
+                body["scope"] = json!(sc);
+            }
+            resp.json(&[("Cache-Control", "no-store")], &body);
+        }
+        _ => resp.status(404, "not found"),
+    }
+}
+
+fn mcp_server(st: &Mutex<AsState>, issuer: &str, req: &Req, resp: &mut Resp) {
+    let host = req.header("host").unwrap_or("").to_string();
+    let me = format!("http://{host}");
+    let s = st.lock().unwrap();
+    if req.path == "/.well-known/oauth-protected-resource/mcp"
+        || req.path == "/.well-known/oauth-protected-resource"
+    {
+        if s.k.no_prm {
+            return resp.status(404, "no");
+        }
+        let resource = s.k.prm_resource.clone().unwrap_or(format!("{me}/mcp"));
+        return resp.json(
+            &[],
+            &json!({"resource": resource, "authorization_servers": [issuer]}),
+        );
+    }
+    if s.k.no_prm && req.path == "/.well-known/oauth-authorization-server" {
+        // 2025-03-26: the MCP server's origin is the authorization server.
+        drop(s);
+        return auth_server_at(st, &me, issuer, req, resp);
+    }
+    let token = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let scope = token.as_ref().and_then(|t| s.tokens.get(t).cloned());
+    if s.k.refuse_all || scope.is_none() {
+        let chal = format!("Bearer error=\"invalid_token\", resource_metadata=\"{me}/.well-known/oauth-protected-resource/mcp\"");
+        return resp.body(
+            401,
+            "text/plain",
+            &[("WWW-Authenticate", &chal)],
+            b"unauthorized",
+        );
+    }
+    let scope = scope.flatten().unwrap_or_default();
+    match (req.method.as_str(), req.rpc_method().as_str()) {
+        ("GET", _) => resp.status(405, ""),
+        ("DELETE", _) => resp.status(200, ""),
+        ("POST", "initialize") => {
+            resp.json(&[("Mcp-Session-Id", "s1")], &init_result(&req.rpc_id()))
+        }
+        ("POST", "tools/call") => {
+            if let Some(need) = &s.k.call_scope {
+                if !scope.split(' ').any(|x| x == need) {
+                    let chal = format!("Bearer error=\"insufficient_scope\", scope=\"mcp:basic {need}\", resource_metadata=\"{me}/.well-known/oauth-protected-resource/mcp\"");
+                    return resp.body(
+                        403,
+                        "text/plain",
+                        &[("WWW-Authenticate", &chal)],
+                        b"forbidden",
+                    );
+                }
+            }
+            resp.json(&[], &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"content":[{"type":"text","text":"ok"}]}}))
+        }
+        ("POST", "tools/list") => resp.json(
+            &[],
+            &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"tools":[]}}),
+        ),
+        ("POST", _) => resp.accepted(),
+        _ => resp.status(400, "?"),
+    }
+}
+
+/// For the 2025-03-26 case the MCP origin serves the metadata, pointing at the real endpoints.
+fn auth_server_at(_st: &Mutex<AsState>, me: &str, issuer: &str, _req: &Req, resp: &mut Resp) {
+    resp.json(
+        &[],
+        &json!({
+            "issuer": me,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "registration_endpoint": format!("{issuer}/register"),
+            "code_challenge_methods_supported": ["S256"],
+        }),
+    );
+}
+
+fn knobs() -> Knobs {
+    Knobs {
+        expires_in: 3600,
+        ..Knobs::default()
+    }
+}
+
+/// Initialize through the proxy and return the response.
+fn init(p: &mut Proxy) -> Value {
+    p.send(&initialize(0));
+    p.recv_response(&json!(0))
+}
+
+/// The error message of an answer, or "" for a result.
+fn message(r: &Value) -> String {
+    r["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn call(p: &mut Proxy, id: u64) -> Value {
+    p.send(&json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"t","arguments":{}}}).to_string());
+    p.recv_response(&json!(id))
+}
+
+fn assert_no_secrets(w: &World, text: &str) {
+    for s in &w.st.lock().unwrap().issued_secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret leaked into output: {s}"
+        );
+    }
+}
+
+#[test]
+fn first_sign_in_then_reuse_without_a_browser() {
+    let w = World::new(knobs());
+    let mut p = w.proxy(&["--debug"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    assert_eq!(call(&mut p, 1)["result"]["content"][0]["text"], "ok");
+    p.close();
+    assert_eq!(w.opens(), 1);
+    let err1 = p.stderr();
+    assert!(err1.contains("sign in to"), "{err1}");
+    let st = w.st.lock().unwrap();
+    let a = &st.authorize[0];
+    assert_eq!(a["code_challenge_method"], "S256");
+    assert_eq!(a["resource"], w.mcp.url);
+    assert!(a["redirect_uri"].starts_with("http://127.0.0.1:"));
+    assert_eq!(st.token_forms[0]["resource"], w.mcp.url);
+    assert_eq!(st.registrations[0]["application_type"], "native");
+    drop(st);
+    // Files: private, versioned.
+    let tokens = std::fs::read_to_string(w.store_dir().join("tokens.json")).unwrap();
+    assert!(tokens.contains("\"version\": 1"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["tokens.json", "client.json", "metadata.json"] {
+            assert_eq!(
+                std::fs::metadata(w.store_dir().join(f))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o600,
+                "{f}"
+            );
+        }
+        assert_eq!(
+            std::fs::metadata(w.store_dir())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
+    // A second run uses the stored token: no browser.
+    let mut p = w.proxy(&["--debug"]);
+    assert!(init(&mut p).get("result").is_some());
+    p.close();
+    assert_eq!(w.opens(), 1);
+    assert_no_secrets(&w, &(err1 + &p.stderr()));
+}
+
+#[test]
+fn proactive_refresh_saves_the_rotated_token() {
+    let w = World::new(Knobs {
+        expires_in: 30,
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    assert!(init(&mut p).get("result").is_some());
+    // The token expires within a minute: the next request refreshes first.
+    assert!(call(&mut p, 1).get("result").is_some());
+    p.close();
+    let st = w.st.lock().unwrap();
+    let refreshes: Vec<_> = st
+        .token_forms
+        .iter()
+        .filter(|f| f["grant_type"] == "refresh_token")
+        .collect();
+    assert!(!refreshes.is_empty(), "no refresh happened");
+    assert_eq!(refreshes[0]["resource"], w.mcp.url);
+    let saved = std::fs::read_to_string(w.store_dir().join("tokens.json")).unwrap();
+    let v: Value = serde_json::from_str(&saved).unwrap();
+    // The stored refresh token is the newest one the server issued (rotation saved).
+    assert!(st
+        .refresh
+        .contains_key(v["refresh_token"].as_str().unwrap()));
+    assert_eq!(w.opens(), 1);
+}
+
+#[test]
+fn revoked_access_token_is_refreshed_reactively() {
+    let w = World::new(knobs());
+    let mut p = w.proxy(&[]);
+    assert!(init(&mut p).get("result").is_some());
+    w.st.lock().unwrap().tokens.clear();
+    assert!(call(&mut p, 1).get("result").is_some());
+    p.close();
+    assert_eq!(w.opens(), 1);
+    assert!(w
+        .st
+        .lock()
+        .unwrap()
+        .token_forms
+        .iter()
+        .any(|f| f["grant_type"] == "refresh_token"));
+}
+
+#[test]
+fn revoked_refresh_token_means_the_browser_again() {
+    let w = World::new(knobs());
+    let mut p = w.proxy(&[]);
+    assert!(init(&mut p).get("result").is_some());
+    {
+        let mut st = w.st.lock().unwrap();
+        st.tokens.clear();
+        st.refresh.clear();
+    }
+    assert!(call(&mut p, 1).get("result").is_some());
+    p.close();
+    assert_eq!(w.opens(), 2);
+}
+
+#[test]
+fn several_instances_open_one_browser_tab() {
+    let w = World::new(knobs());
+    let mut ps: Vec<Proxy> = (0..3).map(|_| w.proxy(&[])).collect();
+    for p in ps.iter_mut() {
+        p.send(&initialize(0));
+    }
+    for p in ps.iter_mut() {
+        let r = p.recv_response(&json!(0));
+        assert!(r.get("result").is_some(), "{r}: {}", p.stderr());
+    }
+    for p in ps.iter_mut() {
+        p.close();
+    }
+    assert_eq!(w.opens(), 1);
+}
+
+#[test]
+fn token_endpoint_redirect_is_refused() {
+    let w = World::new(Knobs {
+        token_redirects: true,
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    let r = init(&mut p);
+    assert!(message(&r).contains("redirect"), "{r}");
+    p.close();
+}
+
+#[test]
+fn resource_mismatch_is_refused_before_any_authorization() {
+    let w = World::new(Knobs {
+        prm_resource: Some("https://evil.example.com/mcp".into()),
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    let r = init(&mut p);
+    assert!(message(&r).contains("refusing"), "{r}");
+    p.close();
+    assert!(w.st.lock().unwrap().authorize.is_empty());
+    assert_eq!(w.opens(), 0);
+}
+
+#[test]
+fn metadata_for_another_issuer_is_refused() {
+    let w = World::new(Knobs {
+        issuer_in_metadata: Some("https://other.example.com".into()),
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    let r = init(&mut p);
+    assert!(message(&r).contains("issuer"), "{r}");
+    p.close();
+    assert_eq!(w.opens(), 0);
+}
+
+#[test]
+fn wrong_or_missing_iss_is_refused() {
+    let w = World::new(Knobs {
+        iss_in_redirect: Some("https://evil.example.com".into()),
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    assert!(message(&init(&mut p)).contains("issuer"));
+    p.close();
+    assert!(
+        w.st.lock().unwrap().token_forms.is_empty(),
+        "the code was redeemed"
+    );
+    let w = World::new(Knobs {
+        iss_in_redirect: Some(String::new()),
+        advertise_iss: true,
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    assert!(message(&init(&mut p)).contains("iss"));
+    p.close();
+    assert!(w.st.lock().unwrap().token_forms.is_empty());
+}
+
+#[test]
+fn step_up_on_insufficient_scope() {
+    let w = World::new(Knobs {
+        call_scope: Some("mcp:write".into()),
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    assert!(init(&mut p).get("result").is_some());
+    let r = call(&mut p, 1);
+    assert!(r.get("result").is_some(), "{r}\n{}", p.stderr());
+    p.close();
+    let st = w.st.lock().unwrap();
+    let last = st.authorize.last().unwrap();
+    let scopes: Vec<&str> = last["scope"].split(' ').collect();
+    assert!(
+        scopes.contains(&"mcp:write") && scopes.contains(&"mcp:basic"),
+        "{scopes:?}"
+    );
+}
+
+#[test]
+fn stale_registration_heals_itself() {
+    let w = World::new(knobs());
+    let mut p = w.proxy(&[]);
+    assert!(init(&mut p).get("result").is_some());
+    p.close();
+    {
+        let mut st = w.st.lock().unwrap();
+        st.clients.clear();
+        st.tokens.clear();
+        st.refresh.clear();
+    }
+    std::fs::remove_file(w.store_dir().join("tokens.json")).unwrap();
+    let mut p = w.proxy(&[]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}\n{}", p.stderr());
+    p.close();
+    assert_eq!(w.st.lock().unwrap().registrations.len(), 2);
+}
+
+#[test]
+fn servers_without_resource_metadata_use_the_2025_03_26_rules() {
+    // Servers of that era send no `iss` on the redirect.
+    let w = World::new(Knobs {
+        no_prm: true,
+        iss_in_redirect: Some(String::new()),
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}\n{}", p.stderr());
+    p.close();
+    assert_eq!(w.opens(), 1);
+}
+
+#[test]
+fn authorization_header_turns_oauth_off() {
+    let w = World::new(knobs());
+    let mut p = w.proxy(&["--header", "Authorization: Bearer mine"]);
+    let r = init(&mut p);
+    assert!(message(&r).contains("401"), "{r}");
+    p.close();
+    assert_eq!(w.opens(), 0);
+    assert!(!w.store_dir().exists());
+}
+
+#[test]
+fn stdin_eof_during_the_wait_frees_the_port_and_exits() {
+    let w = World::new(knobs());
+    // A browser that never follows the link.
+    let mut cmd = w.command(&["--debug"]);
+    cmd.env("BROWSER", "true");
+    let mut p = Proxy::spawn(cmd);
+    p.send(&initialize(0));
+    let t = Instant::now();
+    while !p.stderr().contains("sign in to") {
+        assert!(t.elapsed() < WAIT, "{}", p.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (st, took) = p.close();
+    assert!(st.success() && took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn auth_timeout_answers_with_an_error() {
+    let w = World::new(knobs());
+    let mut cmd = w.command(&["--auth-timeout", "1s"]);
+    cmd.env("BROWSER", "true");
+    let mut p = Proxy::spawn(cmd);
+    let r = init(&mut p);
+    assert!(message(&r).contains("timed out"), "{r}");
+    p.close();
+}
+
+#[test]
+fn login_status_logout() {
+    let w = World::new(knobs());
+    let out = w
+        .command(&["--login"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(w.opens(), 1);
+    let out = w
+        .command(&["--auth-status"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains(&w.issuer()), "{text}");
+    assert_no_secrets(&w, &text);
+    let out = w
+        .command(&["--logout"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!w.store_dir().exists());
+}
