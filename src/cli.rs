@@ -18,6 +18,14 @@ pub struct Args {
     pub url: Option<String>,
     pub callback_port: Option<String>,
     pub headers: Vec<String>,
+    pub header_files: Vec<PathBuf>,
+    pub ca_files: Vec<PathBuf>,
+    pub connect_timeout: Option<String>,
+    pub ipv4: bool,
+    pub keep_alive: bool,
+    pub ping_interval: Option<String>,
+    pub enable_proxy: bool,
+    pub no_proxy: bool,
     pub allow_http: bool,
     pub debug: bool,
     pub silent: bool,
@@ -87,6 +95,15 @@ pub struct Config {
     pub transport: Transport,
     pub ignore_tools: Vec<String>,
     pub connect_timeout: Duration,
+    /// Extra CA certificates (PEM), added to the OS trust store.
+    pub ca_files: Vec<PathBuf>,
+    pub ipv4_only: bool,
+    /// `--keep-alive`: the interval of the proxy's own pings on a quiet session.
+    pub ping_interval: Option<Duration>,
+    /// `--no-proxy`: ignore HTTP(S)_PROXY and friends.
+    pub no_proxy: bool,
+    /// `--enable-proxy` was given (npm compatibility; proxies are on by default).
+    pub enable_proxy_flag: bool,
     pub client_metadata_url: Option<String>,
     pub command: Command,
 }
@@ -111,6 +128,20 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
                 return Ok(args);
             }
             Long("header") => args.headers.push(string(&mut p, "--header")?),
+            Long("header-file") => args
+                .header_files
+                .push(PathBuf::from(value(&mut p, "--header-file")?)),
+            Long("ca-file") => args
+                .ca_files
+                .push(PathBuf::from(value(&mut p, "--ca-file")?)),
+            Long("connect-timeout") => {
+                args.connect_timeout = Some(string(&mut p, "--connect-timeout")?)
+            }
+            Long("ipv4") => args.ipv4 = true,
+            Long("keep-alive") => args.keep_alive = true,
+            Long("ping-interval") => args.ping_interval = Some(string(&mut p, "--ping-interval")?),
+            Long("enable-proxy") => args.enable_proxy = true,
+            Long("no-proxy") => args.no_proxy = true,
             Long("allow-http") => args.allow_http = true,
             Long("debug") => args.debug = true,
             Long("silent") => args.silent = true,
@@ -195,12 +226,61 @@ impl Config {
                 )
             })?,
         };
-        let headers = args
-            .headers
-            .iter()
-            .map(|h| headers::parse(h, env))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|m| usage("--header", m))?;
+        let mut headers = Vec::new();
+        for path in &args.header_files {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                usage(
+                    "--header-file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let h = headers::parse(line, env).map_err(|m| {
+                    usage(
+                        "--header-file",
+                        format!("{} line {}: {m}", path.display(), n + 1),
+                    )
+                })?;
+                headers.push(h);
+            }
+        }
+        for h in &args.headers {
+            headers.push(headers::parse(h, env).map_err(|m| usage("--header", m))?);
+        }
+        let connect_timeout = match &args.connect_timeout {
+            None => Duration::from_secs(10),
+            Some(t) => match parse_duration(t) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => return Err(usage("--connect-timeout", "must be more than 0".into())),
+                Err(m) => return Err(usage("--connect-timeout", m)),
+            },
+        };
+        let ping_interval = match (&args.ping_interval, args.keep_alive) {
+            (Some(t), _) => match parse_duration(t) {
+                Ok(d) if d >= Duration::from_secs(1) => Some(d),
+                Ok(_) => return Err(usage("--ping-interval", "must be at least 1 second".into())),
+                Err(m) => return Err(usage("--ping-interval", m)),
+            },
+            (None, true) => Some(Duration::from_secs(30)),
+            (None, false) => None,
+        };
+        for f in &args.ca_files {
+            if !f.is_file() {
+                return Err(usage(
+                    "--ca-file",
+                    format!("{} is not a readable file", f.display()),
+                ));
+            }
+        }
+        if args.no_proxy && args.enable_proxy {
+            return Err(Error::Usage(
+                "--no-proxy and --enable-proxy cannot be used together".into(),
+            ));
+        }
         if args.debug && args.silent {
             return Err(Error::Usage(
                 "--debug and --silent cannot be used together".into(),
@@ -312,7 +392,12 @@ impl Config {
             config_dir,
             transport,
             ignore_tools: args.ignore_tools,
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout,
+            ca_files: args.ca_files,
+            ipv4_only: args.ipv4,
+            ping_interval,
+            no_proxy: args.no_proxy,
+            enable_proxy_flag: args.enable_proxy,
             client_metadata_url: args.client_metadata_url,
             command: args.command,
         })
@@ -509,6 +594,20 @@ SIGN-IN COMMANDS (run once, then exit):
     --logout         Remove this server's stored tokens and registration (also: --reset-auth).
     --auth-status    Show what is stored: issuer, client id, scopes, expiry; never a token
                      (also: --test-auth).
+    --header-file <path>              Read headers from a file: one \"Name: value\" per line,
+                                      # starts a comment (repeatable; ${VAR} works too).
+    --ca-file <path>                  Trust the CA certificates in this PEM file too, on top
+                                      of the OS trust store (repeatable).
+    --connect-timeout <duration>      Give up connecting after this long (default 10s). A
+                                      response itself may take as long as the server needs.
+    --ipv4                            Connect over IPv4 only.
+    --keep-alive                      Send a ping when the session has been quiet for
+                                      --ping-interval (default 30s); the answers are not
+                                      passed to the client.
+    --ping-interval <duration>        The keep-alive interval (implies --keep-alive).
+    --no-proxy                        Ignore HTTPS_PROXY / HTTP_PROXY / ALL_PROXY.
+    --enable-proxy                    Accepted for compatibility: proxies from the
+                                      environment are used by default.
     -h, --help                        Print this help.
     -V, --version                     Print the version.
 
@@ -518,6 +617,11 @@ ENVIRONMENT:
                             ~/Library/Application Support/mcp-remote on macOS,
                             %AppData%\\mcp-remote on Windows).
     BROWSER                 Program that opens the sign-in page.
+    HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY (or lowercase)
+                            Proxies for every request (MCP and sign-in); loopback
+                            is never proxied.
+    NODE_EXTRA_CA_CERTS, SSL_CERT_FILE
+                            PEM files of extra CA certificates, added to the OS store.
     RUST_LOG                Log filter; overrides --debug and --silent
                             (e.g. RUST_LOG=mcp_remote=trace).
 
@@ -726,6 +830,69 @@ mod tests {
         assert_eq!(
             Config::from_args(args, &env2).unwrap().config_dir,
             Some(PathBuf::from("/flag"))
+        );
+    }
+
+    #[test]
+    fn network_flags() {
+        let c = config(&[
+            "https://e.com",
+            "--connect-timeout",
+            "3",
+            "--ipv4",
+            "--keep-alive",
+        ])
+        .unwrap();
+        assert_eq!(c.connect_timeout, Duration::from_secs(3));
+        assert!(c.ipv4_only);
+        assert_eq!(c.ping_interval, Some(Duration::from_secs(30)));
+        let c = config(&["https://e.com", "--ping-interval", "5s"]).unwrap();
+        assert_eq!(c.ping_interval, Some(Duration::from_secs(5)));
+        assert_eq!(config(&["https://e.com"]).unwrap().ping_interval, None);
+        assert_eq!(
+            config(&["https://e.com", "--connect-timeout", "0"]).unwrap_err(),
+            "--connect-timeout: must be more than 0"
+        );
+        assert_eq!(
+            config(&["https://e.com", "--ping-interval", "10ms"]).unwrap_err(),
+            "--ping-interval: must be at least 1 second"
+        );
+        assert!(config(&["https://e.com", "--ca-file", "/nonexistent.pem"])
+            .unwrap_err()
+            .starts_with("--ca-file: /nonexistent.pem is not a readable file"));
+        assert_eq!(
+            config(&["https://e.com", "--no-proxy", "--enable-proxy"]).unwrap_err(),
+            "--no-proxy and --enable-proxy cannot be used together"
+        );
+    }
+
+    #[test]
+    fn header_files() {
+        let dir = std::env::temp_dir().join(format!("mcp-remote-hf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("h.txt");
+        std::fs::write(
+            &f,
+            "# comment\n\nX-One: 1\nAuthorization: Bearer ${TOKEN}\n",
+        )
+        .unwrap();
+        let path = f.to_str().unwrap();
+        let c = config(&[
+            "https://e.com",
+            "--header-file",
+            path,
+            "--header",
+            "X-Two: 2",
+        ])
+        .unwrap();
+        let names: Vec<&str> = c.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["X-One", "Authorization", "X-Two"]);
+        assert_eq!(c.headers[1].value.expose(), "Bearer abc");
+        std::fs::write(&f, "X-One 1\n").unwrap();
+        let err = config(&["https://e.com", "--header-file", path]).unwrap_err();
+        assert!(
+            err.starts_with("--header-file: ") && err.contains("line 1"),
+            "{err}"
         );
     }
 

@@ -39,6 +39,11 @@ impl Http {
             .max_idle_connections(64)
             .max_idle_connections_per_host(64)
             .user_agent(concat!("mcp-remote/", env!("CARGO_PKG_VERSION")))
+            .ip_family(if cfg.ipv4_only {
+                ureq::config::IpFamily::Ipv4Only
+            } else {
+                ureq::config::IpFamily::Any
+            })
             .build()
             .into();
         Http {

@@ -43,6 +43,9 @@ fn main() -> ExitCode {
     };
     init_logging(cfg.verbosity);
     log::debug!("{cfg:#?}");
+    if cfg.enable_proxy_flag {
+        log::debug!("--enable-proxy has no effect: proxies from the environment are always used (--no-proxy turns them off)");
+    }
     if cfg.command != cli::Command::Proxy {
         return sign_in_command(&cfg);
     }
