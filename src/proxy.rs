@@ -103,6 +103,8 @@ pub struct Proxy {
     link: Mutex<Link>,
     link_cv: Condvar,
     recover_lock: Mutex<()>,
+    /// When a message last went either way, for `--keep-alive`.
+    activity: Mutex<Instant>,
     turns: Turns,
     internal_ids: AtomicU64,
     stopping: Arc<AtomicBool>,
@@ -138,6 +140,7 @@ impl Proxy {
             link: Mutex::new(Link::default()),
             link_cv: Condvar::new(),
             recover_lock: Mutex::new(()),
+            activity: Mutex::new(Instant::now()),
             turns: Turns::default(),
             internal_ids: AtomicU64::new(1),
             stopping,
@@ -166,6 +169,17 @@ impl Proxy {
                     .spawn(move || me.legacy_loop())?,
             )
         };
+        let keep_alive = match self.cfg.ping_interval {
+            Some(every) => {
+                let me = Arc::clone(&self);
+                Some(
+                    thread::Builder::new()
+                        .name("keep-alive".into())
+                        .spawn(move || me.keep_alive_loop(every))?,
+                )
+            }
+            None => None,
+        };
         let mut reader = BufReader::with_capacity(64 * 1024, input);
         let mut seq = 0u64;
         loop {
@@ -189,6 +203,7 @@ impl Proxy {
             if line.trim_ascii().is_empty() {
                 continue;
             }
+            *lock(&self.activity) = Instant::now();
             if let Some((job, ordered)) = self.accept(line) {
                 let me = Arc::clone(&self);
                 if ordered {
@@ -210,6 +225,16 @@ impl Proxy {
         self.link_cv.notify_all();
         drop(get);
         drop(legacy);
+        if let Some(k) = keep_alive {
+            // It notices `stopping` within a tenth of a second, unless a ping is in flight.
+            let deadline = Instant::now() + Duration::from_millis(300);
+            while !k.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if k.is_finished() && k.join().is_err() {
+                log::error!("the keep-alive thread panicked");
+            }
+        }
         Ok(())
     }
 
@@ -1155,7 +1180,67 @@ impl Proxy {
         self.fail_all(ids, PROXY_ERROR, &format!("mcp-remote: {why}"));
     }
 
+    /// Sends the proxy's own `ping` whenever the session has been quiet for `every`, so that
+    /// idle connections through proxies and load balancers stay open. Answers are swallowed.
+    fn keep_alive_loop(&self, every: Duration) {
+        let mut n = 0u64;
+        loop {
+            let quiet_for = lock(&self.activity).elapsed();
+            if quiet_for < every {
+                let wait = (every - quiet_for).min(Duration::from_millis(100));
+                let s = lock(&self.session);
+                let _ = self
+                    .session_cv
+                    .wait_timeout_while(s, wait, |_| !self.stopping.load(Ordering::SeqCst));
+                if self.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                continue;
+            }
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            *lock(&self.activity) = Instant::now();
+            if lock(&self.session).init.is_none() {
+                continue;
+            }
+            n += 1;
+            let id = Id::string(&format!("mcp-remote-ping-{n}"));
+            let body =
+                format!(r#"{{"jsonrpc":"2.0","id":{},"method":"ping"}}"#, id.json()).into_bytes();
+            let (tx, rx) = mpsc::channel();
+            lock(&self.pending).insert(
+                id.clone(),
+                Pending {
+                    target: Target::Capture(tx),
+                    method: "ping".into(),
+                    cancelled: false,
+                    sent_in: None,
+                },
+            );
+            let job = Job {
+                body,
+                requests: vec![id.clone()],
+                method: Some("ping".into()),
+            };
+            let started = Instant::now();
+            let _ = self.send(&job, false, &mut None);
+            lock(&self.pending).remove(&id);
+            match rx.try_recv() {
+                Ok(reply) if jsonrpc::error_of(&reply).is_none() => {
+                    log::debug!("keep-alive ping answered in {:?}", started.elapsed())
+                }
+                Ok(reply) => log::info!(
+                    "keep-alive ping failed: {}",
+                    String::from_utf8_lossy(&reply)
+                ),
+                Err(_) => log::info!("keep-alive ping got no answer"),
+            }
+        }
+    }
+
     fn write(&self, msg: &[u8]) {
+        *lock(&self.activity) = Instant::now();
         if let Err(e) = self.out.send(msg) {
             // The client is gone; stdin EOF follows and ends the process.
             log::debug!("stdout: {e}");

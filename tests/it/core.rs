@@ -774,3 +774,25 @@ fn a_request_still_unanswered_at_exit_gets_an_error() {
     server.wait_for("call", |r| r.rpc_method() == "tools/call");
     close_with_one_unanswered(&mut p);
 }
+
+#[test]
+fn keep_alive_pings_a_quiet_session_and_swallows_the_answers() {
+    let server = basic_server("s1", |_, _| false);
+    let mut p = connected(&server, &["--ping-interval", "1s"]);
+    let ping = server.wait_for("keep-alive ping", |r| r.rpc_method() == "ping");
+    assert!(ping.rpc_id().as_str().unwrap_or_default().starts_with("mcp-remote-ping-"));
+    assert_eq!(ping.header("mcp-session-id"), Some("s1"));
+    // The answers are the proxy's own: nothing reaches the client.
+    p.expect_silence(Duration::from_millis(1500));
+    assert!(server.count(|r| r.rpc_method() == "ping") >= 2);
+    let (st, took) = p.close();
+    assert!(st.success() && took < Duration::from_secs(2));
+}
+
+#[test]
+fn no_keep_alive_pings_unless_asked() {
+    let server = basic_server("s1", |_, _| false);
+    let _p = connected(&server, &[]);
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(server.count(|r| r.rpc_method() == "ping"), 0);
+}
