@@ -10,6 +10,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::cli::Config;
+use crate::egress::ProxyEnv;
 use crate::error::Error;
 use crate::headers::Header;
 use crate::secret::Secret;
@@ -18,9 +19,47 @@ use crate::secret::Secret;
 /// and the bearer token, so a token obtained by sign-in is used by every thread at once.
 #[derive(Clone)]
 pub struct Http {
-    agent: ureq::Agent,
+    agents: Arc<Agents>,
     user_headers: Vec<Header>,
     bearer: Arc<Mutex<Option<Secret>>>,
+}
+
+/// One agent for direct connections and one per proxy the environment names.
+struct Agents {
+    direct: ureq::Agent,
+    proxied: Vec<(String, ureq::Agent)>,
+    env: ProxyEnv,
+}
+
+/// An agent set up for MCP: no global timeout, no redirects, statuses as values, and the given
+/// proxy only (ureq would otherwise read the environment with rules of its own).
+fn agent(cfg: &Config, proxy: Option<ureq::Proxy>) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_connect(Some(cfg.connect_timeout))
+        .max_idle_connections(64)
+        .max_idle_connections_per_host(64)
+        .user_agent(concat!("mcp-remote/", env!("CARGO_PKG_VERSION")))
+        .ip_family(if cfg.ipv4_only {
+            ureq::config::IpFamily::Ipv4Only
+        } else {
+            ureq::config::IpFamily::Any
+        })
+        .proxy(proxy)
+        .build()
+        .into()
+}
+
+/// A proxy URL for logs: any credentials in it are replaced.
+fn redact_proxy(url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(scheme, rest)| rest.rsplit_once('@').map(|(_, host)| (scheme, host)))
+    {
+        Some((scheme, host)) => format!("{scheme}://(redacted)@{host}"),
+        None => url.to_string(),
+    }
 }
 
 /// Sign-in requests (metadata, registration, tokens) are small; a server that takes longer than
@@ -32,25 +71,43 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
 impl Http {
     pub fn new(cfg: &Config) -> Http {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(cfg.connect_timeout))
-            .max_idle_connections(64)
-            .max_idle_connections_per_host(64)
-            .user_agent(concat!("mcp-remote/", env!("CARGO_PKG_VERSION")))
-            .ip_family(if cfg.ipv4_only {
-                ureq::config::IpFamily::Ipv4Only
-            } else {
-                ureq::config::IpFamily::Any
-            })
-            .build()
-            .into();
+        let env = if cfg.no_proxy {
+            ProxyEnv::default()
+        } else {
+            ProxyEnv::from_env(&|k| std::env::var(k).ok())
+        };
+        let mut proxied = Vec::new();
+        for url in env.proxies() {
+            match ureq::Proxy::new(&url) {
+                Ok(p) => {
+                    log::debug!("proxy {} configured", redact_proxy(&url));
+                    proxied.push((url, agent(cfg, Some(p))));
+                }
+                Err(e) => log::error!(
+                    "ignoring the proxy {} from the environment: {e}",
+                    redact_proxy(&url)
+                ),
+            }
+        }
+        let agents = Agents {
+            direct: agent(cfg, None),
+            proxied,
+            env,
+        };
         Http {
-            agent,
+            agents: Arc::new(agents),
             user_headers: cfg.headers.clone(),
             bearer: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The agent for `url`: through the proxy the environment names for it, or direct.
+    fn agent(&self, url: &str) -> &ureq::Agent {
+        let a = &self.agents;
+        a.env
+            .proxy_for(url)
+            .and_then(|p| a.proxied.iter().find(|(u, _)| u == p))
+            .map_or(&a.direct, |(_, agent)| agent)
     }
 
     /// Sets (or clears) the access token sent to the MCP server as `Authorization: Bearer`.
@@ -70,7 +127,7 @@ impl Http {
     /// token go to these hosts: they are for the MCP server.
     pub fn get_json(&self, url: &str, extra: &[(&str, &str)]) -> Result<Reply, Error> {
         let mut req = self
-            .agent
+            .agent(url)
             .get(url)
             .config()
             .timeout_global(Some(SIGN_IN_TIMEOUT))
@@ -95,7 +152,7 @@ impl Http {
         extra: &[(&str, &str)],
     ) -> Result<Reply, Error> {
         let mut req = self
-            .agent
+            .agent(url)
             .post(url)
             .config()
             .timeout_global(Some(SIGN_IN_TIMEOUT))
@@ -119,7 +176,7 @@ impl Http {
         extra: &[(&str, &str)],
     ) -> Result<Response<Body>, Error> {
         let mut req = self
-            .agent
+            .agent(url)
             .post(url)
             .header("Accept", "application/json, text/event-stream")
             .header("Content-Type", "application/json");
@@ -144,7 +201,7 @@ impl Http {
         head_timeout: Option<Duration>,
     ) -> Result<Response<Body>, Error> {
         let mut req = self
-            .agent
+            .agent(url)
             .get(url)
             .config()
             .timeout_recv_response(head_timeout)
@@ -164,7 +221,7 @@ impl Http {
         deadline: Duration,
     ) -> Result<u16, Error> {
         let mut req = self
-            .agent
+            .agent(url)
             .delete(url)
             .config()
             .timeout_global(Some(deadline))
@@ -342,6 +399,15 @@ fn io_detail(e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_credentials_are_redacted() {
+        assert_eq!(
+            redact_proxy("http://user:pw@proxy:3128"),
+            "http://(redacted)@proxy:3128"
+        );
+        assert_eq!(redact_proxy("http://proxy:3128"), "http://proxy:3128");
+    }
 
     #[test]
     fn one_line_folds_and_cuts() {

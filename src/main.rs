@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod egress;
 mod endpoint;
 mod error;
 mod headers;

@@ -3,5 +3,6 @@
 mod cli;
 mod core;
 mod legacy;
+mod net;
 mod oauth;
 mod support;
