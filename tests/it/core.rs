@@ -780,7 +780,11 @@ fn keep_alive_pings_a_quiet_session_and_swallows_the_answers() {
     let server = basic_server("s1", |_, _| false);
     let mut p = connected(&server, &["--ping-interval", "1s"]);
     let ping = server.wait_for("keep-alive ping", |r| r.rpc_method() == "ping");
-    assert!(ping.rpc_id().as_str().unwrap_or_default().starts_with("mcp-remote-ping-"));
+    assert!(ping
+        .rpc_id()
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("mcp-remote-ping-"));
     assert_eq!(ping.header("mcp-session-id"), Some("s1"));
     // The answers are the proxy's own: nothing reaches the client.
     p.expect_silence(Duration::from_millis(1500));
