@@ -33,7 +33,7 @@ struct Agents {
 
 /// An agent set up for MCP: no global timeout, no redirects, statuses as values, and the given
 /// proxy only (ureq would otherwise read the environment with rules of its own).
-fn agent(cfg: &Config, proxy: Option<ureq::Proxy>) -> ureq::Agent {
+fn agent(cfg: &Config, proxy: Option<ureq::Proxy>, roots: &ureq::tls::RootCerts) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -47,6 +47,11 @@ fn agent(cfg: &Config, proxy: Option<ureq::Proxy>) -> ureq::Agent {
             ureq::config::IpFamily::Any
         })
         .proxy(proxy)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(roots.clone())
+                .build(),
+        )
         .build()
         .into()
 }
@@ -76,12 +81,13 @@ impl Http {
         } else {
             ProxyEnv::from_env(&|k| std::env::var(k).ok())
         };
+        let roots = crate::trust::roots(&cfg.ca_files, &|k| std::env::var(k).ok());
         let mut proxied = Vec::new();
         for url in env.proxies() {
             match ureq::Proxy::new(&url) {
                 Ok(p) => {
                     log::debug!("proxy {} configured", redact_proxy(&url));
-                    proxied.push((url, agent(cfg, Some(p))));
+                    proxied.push((url, agent(cfg, Some(p), &roots)));
                 }
                 Err(e) => log::error!(
                     "ignoring the proxy {} from the environment: {e}",
@@ -90,7 +96,7 @@ impl Http {
             }
         }
         let agents = Agents {
-            direct: agent(cfg, None),
+            direct: agent(cfg, None, &roots),
             proxied,
             env,
         };
@@ -373,15 +379,26 @@ pub fn one_line(text: &str, max: usize) -> String {
 pub fn describe(e: &ureq::Error, url: &str) -> String {
     let what = match e {
         ureq::Error::HostNotFound => "host not found (DNS lookup failed)".to_string(),
+        ureq::Error::Io(io) if crate::trust::explain(&format!("{io} {io:?}")).is_some() => {
+            tls_detail(e)
+        }
         ureq::Error::Io(io) => io_detail(io),
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
-        ureq::Error::Tls(m) => format!("TLS error: {m}"),
-        ureq::Error::Rustls(r) => format!("TLS error: {r}"),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => tls_detail(e),
         ureq::Error::BadUri(m) => format!("bad URL: {m}"),
         other => other.to_string(),
     };
     format!("cannot reach {url}: {what}")
+}
+
+/// A TLS failure explained, with how to fix it where a user can.
+fn tls_detail(e: &ureq::Error) -> String {
+    let raw = format!("{e}");
+    match crate::trust::explain(&format!("{raw} {e:?}")) {
+        Some(why) => format!("TLS: {why} ({raw})"),
+        None => format!("TLS error: {raw}"),
+    }
 }
 
 fn io_detail(e: &std::io::Error) -> String {

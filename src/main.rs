@@ -17,6 +17,7 @@ mod pool;
 mod proxy;
 mod secret;
 mod sse;
+mod trust;
 mod url;
 
 use std::io::Write;

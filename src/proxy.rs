@@ -37,6 +37,8 @@ const RESUME_ATTEMPTS: u32 = 5;
 const GET_STREAM_ATTEMPTS: u32 = 10;
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a message waits for a session being re-established before it goes out anyway.
+const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 /// On stdin EOF: how long in-flight requests may still finish, and the DELETE's deadline.
 const DRAIN_ON_EOF: Duration = Duration::from_millis(1000);
 const DELETE_DEADLINE: Duration = Duration::from_millis(800);
@@ -67,6 +69,8 @@ struct Session {
     recovery: Result<(), String>,
     /// The GET stream should run for this epoch.
     get_wanted: bool,
+    /// A replayed initialize is under way: new requests wait for its session id.
+    recovering: bool,
 }
 
 /// Options of one POST exchange.
@@ -134,6 +138,7 @@ impl Proxy {
                 epoch: 0,
                 recovery: Ok(()),
                 get_wanted: false,
+                recovering: false,
             }),
             session_cv: Condvar::new(),
             choice,
@@ -483,7 +488,18 @@ impl Proxy {
     /// POSTs `body` over Streamable HTTP and handles the answer.
     fn exchange(&self, body: &[u8], expect: &[Id], mut opts: PostOpts<'_>) -> Posted {
         let (sid, version, epoch) = {
-            let s = lock(&self.session);
+            let mut s = lock(&self.session);
+            if opts.may_recover && !opts.initialize {
+                // Sent now, this would carry no session id; wait (bounded) for the new one.
+                let deadline = Instant::now() + RECOVERY_WAIT;
+                while s.recovering && Instant::now() < deadline {
+                    s = self
+                        .session_cv
+                        .wait_timeout(s, Duration::from_millis(100))
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                }
+            }
             (s.id.clone(), s.protocol_version.clone(), s.epoch)
         };
         let mut extra: Vec<(&str, &str)> = Vec::new();
@@ -913,10 +929,11 @@ impl Proxy {
     fn recover(&self, failed_epoch: u64) -> Result<(), String> {
         let _one_at_a_time = lock(&self.recover_lock);
         let init = {
-            let s = lock(&self.session);
+            let mut s = lock(&self.session);
             if s.epoch != failed_epoch {
                 return s.recovery.clone();
             }
+            s.recovering = true;
             s.init.clone()
         };
         let result = match init {
@@ -924,6 +941,7 @@ impl Proxy {
             Some(init) => self.replay_initialize(&init, Via::Streamable),
         };
         let mut s = lock(&self.session);
+        s.recovering = false;
         s.recovery = result.clone();
         if result.is_ok() {
             s.get_wanted = true;

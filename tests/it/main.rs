@@ -6,3 +6,4 @@ mod legacy;
 mod net;
 mod oauth;
 mod support;
+mod tls;

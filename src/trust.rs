@@ -1,0 +1,200 @@
+//! Which certificate authorities TLS trusts: the operating system's store (where IT installs a
+//! corporate root), plus extra PEM files from `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE` and
+//! `--ca-file`, which are added to it and never replace it. Mozilla's roots, bundled with the
+//! binary, are the fallback where the OS offers none.
+
+use std::path::{Path, PathBuf};
+
+use ureq::tls::{Certificate, PemItem, RootCerts};
+
+/// Where Linux and BSD distributions keep their CA bundle.
+#[cfg(not(any(target_os = "macos", windows)))]
+const BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/usr/local/share/certs/ca-root-nss.crt",
+];
+
+/// The extra CA files, in the order they are read: environment first, then `--ca-file`.
+pub fn extra_files(
+    ca_files: &[PathBuf],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for var in ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"] {
+        if let Some(p) = env(var).filter(|v| !v.trim().is_empty()) {
+            out.push((var.to_string(), PathBuf::from(p)));
+        }
+    }
+    out.extend(
+        ca_files
+            .iter()
+            .map(|p| ("--ca-file".to_string(), p.clone())),
+    );
+    out
+}
+
+/// The certificates in a PEM file; an error names the file and says what is wrong.
+pub fn read_pem(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&bytes)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// The roots to verify servers with. Extra files that cannot be used are logged and skipped
+/// (`--ca-file` is checked at start, so only environment files can get here broken).
+pub fn roots(ca_files: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> RootCerts {
+    let mut certs = os_store();
+    let os = certs.len();
+    for (source, path) in extra_files(ca_files, env) {
+        match read_pem(&path) {
+            Ok(c) => {
+                log::debug!(
+                    "trusting {} extra CA certificate(s) from {source} ({})",
+                    c.len(),
+                    path.display()
+                );
+                certs.extend(c);
+            }
+            Err(e) => log::error!("{source}: {e}; ignoring it"),
+        }
+    }
+    log::debug!(
+        "TLS trust: {os} certificate(s) from the OS store, {} in all",
+        certs.len()
+    );
+    if os == 0 && certs.is_empty() {
+        log::debug!("the OS offers no CA certificates; using the bundled Mozilla roots");
+        return RootCerts::WebPki;
+    }
+    if os == 0 {
+        log::warn!("the OS offers no CA certificates; trusting only the extra CA files given");
+    }
+    RootCerts::Specific(std::sync::Arc::new(certs))
+}
+
+#[cfg(not(any(target_os = "macos", windows)))]
+fn os_store() -> Vec<Certificate<'static>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut add = |c: Certificate<'static>| {
+        if seen.insert(c.der().to_vec()) {
+            out.push(c);
+        }
+    };
+    let mut any = false;
+    for b in BUNDLES {
+        if let Ok(certs) = read_pem(Path::new(b)) {
+            any = true;
+            certs.into_iter().for_each(&mut add);
+        }
+    }
+    if !any {
+        // No bundle: fall back to the certificate directory, one PEM per file.
+        if let Ok(dir) = std::fs::read_dir("/etc/ssl/certs") {
+            for e in dir.flatten() {
+                if let Ok(certs) = read_pem(&e.path()) {
+                    certs.into_iter().for_each(&mut add);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(any(target_os = "macos", windows))]
+fn os_store() -> Vec<Certificate<'static>> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        log::debug!("OS trust store: {e}");
+    }
+    found
+        .certs
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect()
+}
+
+/// A TLS failure, in words a user can act on, with how to fix it.
+pub fn explain(detail: &str) -> Option<String> {
+    let fix = "if a corporate proxy inspects TLS, add its CA certificate with --ca-file PATH (or NODE_EXTRA_CA_CERTS)";
+    let d = detail.to_ascii_lowercase();
+    let what = if d.contains("unknownissuer")
+        || d.contains("unknown issuer")
+        || d.contains("unknown ca")
+    {
+        "the server's certificate is signed by an authority this machine does not trust"
+    } else if d.contains("expired") || d.contains("notvalidyet") {
+        return Some("the server's certificate has expired or is not valid yet (check the server, and this machine's clock)".into());
+    } else if d.contains("notvalidforname") || d.contains("not valid for name") {
+        return Some(
+            "the server's certificate is not valid for this host name (check the URL)".into(),
+        );
+    } else if d.contains("badsignature") || d.contains("invalid peer certificate") {
+        "the server's certificate could not be verified"
+    } else {
+        return None;
+    };
+    Some(format!("{what}; {fix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_files_come_from_env_then_flags() {
+        let env = |k: &str| match k {
+            "NODE_EXTRA_CA_CERTS" => Some("/a.pem".to_string()),
+            "SSL_CERT_FILE" => Some(" ".to_string()),
+            _ => None,
+        };
+        let got = extra_files(&[PathBuf::from("/b.pem")], &env);
+        assert_eq!(
+            got,
+            vec![
+                ("NODE_EXTRA_CA_CERTS".into(), PathBuf::from("/a.pem")),
+                ("--ca-file".into(), PathBuf::from("/b.pem"))
+            ]
+        );
+    }
+
+    #[test]
+    fn pem_files_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("mcp-remote-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("empty.pem");
+        std::fs::write(&f, "not a certificate\n").unwrap();
+        assert!(read_pem(&f)
+            .unwrap_err()
+            .ends_with("holds no PEM certificate"));
+        assert!(read_pem(&dir.join("missing.pem"))
+            .unwrap_err()
+            .starts_with("cannot read"));
+    }
+
+    #[test]
+    fn tls_failures_are_explained() {
+        assert!(explain("io: invalid peer certificate: UnknownIssuer")
+            .unwrap()
+            .contains("--ca-file"));
+        assert!(explain("invalid peer certificate: Expired")
+            .unwrap()
+            .contains("expired"));
+        assert!(explain("invalid peer certificate: NotValidForName")
+            .unwrap()
+            .contains("host name"));
+        assert_eq!(explain("connection refused"), None);
+    }
+}
