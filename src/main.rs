@@ -11,6 +11,7 @@ mod error;
 mod headers;
 mod http;
 mod jsonrpc;
+mod mcp_headers;
 mod oauth;
 mod out;
 mod pool;

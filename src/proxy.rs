@@ -20,6 +20,7 @@ use crate::cli::Config;
 use crate::error::Error;
 use crate::http::{self, Http};
 use crate::jsonrpc::{self, Id, Kind, Msg, Shape, INVALID_REQUEST, PARSE_ERROR, PROXY_ERROR};
+use crate::mcp_headers;
 use crate::oauth::{Auth, Challenge};
 use crate::out::Out;
 use crate::pool::{Pool, Turn, Turns};
@@ -37,6 +38,8 @@ const RESUME_ATTEMPTS: u32 = 5;
 const GET_STREAM_ATTEMPTS: u32 = 10;
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// JSON-RPC error of 2026-07-28 servers: the request headers do not match the body.
+const HEADER_MISMATCH: i64 = -32020;
 /// How long a message waits for a session being re-established before it goes out anyway.
 const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 /// On stdin EOF: how long in-flight requests may still finish, and the DELETE's deadline.
@@ -82,6 +85,12 @@ struct PostOpts<'a> {
     probe: bool,
     /// Sign-ins already run for this message (a server that keeps refusing is not asked forever).
     auth_tries: u32,
+    /// Request metadata headers (see `mcp_headers`).
+    headers: &'a [(String, String)],
+    /// A 2026-07-28 request: stateless, this `MCP-Protocol-Version`, no session.
+    modern: Option<&'a str>,
+    /// The one retry after a `-32020` header mismatch was made.
+    header_retried: bool,
 }
 
 /// What became of one message sent to the server.
@@ -107,6 +116,8 @@ pub struct Proxy {
     link: Mutex<Link>,
     link_cv: Condvar,
     recover_lock: Mutex<()>,
+    /// The `x-mcp-header` annotations of each tool, from the `tools/list` results relayed.
+    tool_headers: Mutex<HashMap<String, Vec<mcp_headers::ParamHeader>>>,
     /// When a message last went either way, for `--keep-alive`.
     activity: Mutex<Instant>,
     turns: Turns,
@@ -146,6 +157,7 @@ impl Proxy {
             link_cv: Condvar::new(),
             recover_lock: Mutex::new(()),
             activity: Mutex::new(Instant::now()),
+            tool_headers: Mutex::new(HashMap::new()),
             turns: Turns::default(),
             internal_ids: AtomicU64::new(1),
             stopping,
@@ -338,15 +350,21 @@ impl Proxy {
                 }
             }
         }
-        let method = match &shape {
-            Shape::Single(m) => m.method.clone(),
-            Shape::Batch(_) => None,
+        let (method, headers, modern) = match &shape {
+            Shape::Single(m) => (
+                m.method.clone(),
+                self.request_headers(&line, m),
+                mcp_headers::meta_version(&line, m).filter(|v| mcp_headers::is_modern(v)),
+            ),
+            Shape::Batch(_) => (None, Vec::new(), None),
         };
         Some((
             Job {
                 body: line,
                 requests,
                 method,
+                headers,
+                modern,
             },
             ordered,
         ))
@@ -436,6 +454,9 @@ impl Proxy {
             turn: turn.take(),
             probe,
             auth_tries: 0,
+            headers: &job.headers,
+            modern: job.modern.as_deref(),
+            header_retried: false,
         };
         match self.exchange(&job.body, &job.requests, opts) {
             Posted::Accepted => {
@@ -503,7 +524,10 @@ impl Proxy {
             (s.id.clone(), s.protocol_version.clone(), s.epoch)
         };
         let mut extra: Vec<(&str, &str)> = Vec::new();
-        if !opts.initialize {
+        if let Some(v) = opts.modern {
+            // 2026-07-28: no session; the version comes from the request itself.
+            extra.push(("MCP-Protocol-Version", v));
+        } else if !opts.initialize {
             if let Some(sid) = &sid {
                 extra.push(("Mcp-Session-Id", sid));
             }
@@ -511,6 +535,7 @@ impl Proxy {
                 extra.push(("MCP-Protocol-Version", v));
             }
         }
+        extra.extend(opts.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if !opts.initialize {
             // Later messages may start as soon as this one is on its way.
             opts.turn = None;
@@ -556,8 +581,25 @@ impl Proxy {
                 };
                 return Posted::NotStreamable(why);
             }
+            if status == 400 && code == Some(HEADER_MISMATCH) && !opts.header_retried {
+                if let Some(headers) = self.refresh_tool_headers(body) {
+                    log::info!("the server found the request headers stale ({detail}); listed tools again and retrying once");
+                    let retry = PostOpts {
+                        headers: &headers,
+                        header_retried: true,
+                        turn: None,
+                        ..opts
+                    };
+                    return self.exchange(body, expect, retry);
+                }
+            }
             let lost = status == 404 || (status == 400 && session_unknown(&detail));
-            if lost && sid.is_some() && !opts.initialize && opts.may_recover {
+            if lost
+                && sid.is_some()
+                && !opts.initialize
+                && opts.may_recover
+                && opts.modern.is_none()
+            {
                 log::info!("the server no longer knows session (HTTP {status}: {detail}); starting a new one");
                 return match self.recover(epoch) {
                     Ok(()) => self.exchange(
@@ -569,6 +611,9 @@ impl Proxy {
                             turn: None,
                             probe: false,
                             auth_tries: opts.auth_tries,
+                            headers: opts.headers,
+                            modern: opts.modern,
+                            header_retried: opts.header_retried,
                         },
                     ),
                     Err(why) => {
@@ -742,7 +787,7 @@ impl Proxy {
                             if p.method == "initialize" {
                                 self.note_initialized(buf, m);
                             }
-                            if p.method == "tools/list" && !self.cfg.ignore_tools.is_empty() {
+                            if p.method == "tools/list" {
                                 if let Some(filtered) = self.filter_tools(buf) {
                                     self.write(&filtered);
                                     return;
@@ -752,7 +797,13 @@ impl Proxy {
                         }
                     }
                 }
-                Kind::Request | Kind::Notification => self.write(buf),
+                Kind::Request | Kind::Notification => {
+                    if m.method.as_deref() == Some("notifications/tools/list_changed") {
+                        // The schemas behind Mcp-Param-* may have changed; the client lists again.
+                        lock(&self.tool_headers).clear();
+                    }
+                    self.write(buf)
+                }
                 Kind::Invalid => log::warn!("dropped a server message that is not JSON-RPC"),
             },
             Shape::Batch(msgs) => {
@@ -806,21 +857,143 @@ impl Proxy {
         );
     }
 
-    /// Removes `--ignore-tool` matches from a `tools/list` result.
+    /// Checks a `tools/list` result before the client sees it: drops `--ignore-tool` matches
+    /// and tools whose `x-mcp-header` annotations break the spec's rules, and remembers the
+    /// annotations of the rest. Returns the result to send instead, if anything was dropped.
     fn filter_tools(&self, buf: &[u8]) -> Option<Vec<u8>> {
+        let annotated = buf.windows(12).any(|w| w == b"x-mcp-header");
+        if self.cfg.ignore_tools.is_empty() && !annotated && lock(&self.tool_headers).is_empty() {
+            return None;
+        }
         let mut v: serde_json::Value = serde_json::from_slice(buf).ok()?;
         let tools = v.get_mut("result")?.get_mut("tools")?.as_array_mut()?;
         let before = tools.len();
+        let mut cache = lock(&self.tool_headers);
         tools.retain(|t| {
-            !t.get("name")
-                .and_then(|n| n.as_str())
-                .is_some_and(|n| self.cfg.ignores_tool(n))
+            let Some(name) = t.get("name").and_then(|n| n.as_str()) else {
+                return true;
+            };
+            if self.cfg.ignores_tool(name) {
+                return false;
+            }
+            let schema = t.get("inputSchema").unwrap_or(&serde_json::Value::Null);
+            match mcp_headers::param_headers(schema) {
+                Ok(d) if d.is_empty() => {
+                    cache.remove(name);
+                    true
+                }
+                Ok(d) => {
+                    cache.insert(name.to_string(), d);
+                    true
+                }
+                Err(e) => {
+                    log::warn!("hid tool {name:?} from the client: {e}");
+                    cache.remove(name);
+                    false
+                }
+            }
         });
-        log::debug!(
-            "--ignore-tool hid {} of {before} tools",
-            before - tools.len()
-        );
+        drop(cache);
+        if tools.len() == before {
+            return None;
+        }
+        log::debug!("hid {} of {before} tools", before - tools.len());
         serde_json::to_vec(&v).ok()
+    }
+
+    /// `Mcp-Method`, `Mcp-Name` and, for a `tools/call` of an annotated tool, `Mcp-Param-*`.
+    fn request_headers(&self, buf: &[u8], m: &Msg) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = mcp_headers::method_headers(buf, m)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        if m.method.as_deref() != Some("tools/call") {
+            return out;
+        }
+        let Some(params) = m.params.clone() else {
+            return out;
+        };
+        let Some(name) = jsonrpc::str_field(buf, params.clone(), "name") else {
+            return out;
+        };
+        let decls = lock(&self.tool_headers).get(&name).cloned();
+        if let Some(decls) = decls {
+            let args = jsonrpc::field(buf, params, "arguments")
+                .and_then(|r| serde_json::from_slice(&buf[r]).ok())
+                .unwrap_or(serde_json::Value::Null);
+            out.extend(mcp_headers::param_values(&decls, &args));
+        }
+        out
+    }
+
+    /// The request headers of a message held only as bytes.
+    fn headers_of(&self, body: &[u8]) -> Vec<(String, String)> {
+        match jsonrpc::parse(body) {
+            Ok(Shape::Single(m)) => self.request_headers(body, &m),
+            _ => Vec::new(),
+        }
+    }
+
+    /// After a `-32020` on a `tools/call`: lists the tools again (all pages, with the failing
+    /// request's `_meta`), and returns the call's headers rebuilt from the fresh schemas.
+    fn refresh_tool_headers(&self, body: &[u8]) -> Option<Vec<(String, String)>> {
+        let Ok(Shape::Single(m)) = jsonrpc::parse(body) else {
+            return None;
+        };
+        if m.method.as_deref() != Some("tools/call") {
+            return None;
+        }
+        let meta: Option<serde_json::Value> = m
+            .params
+            .clone()
+            .and_then(|p| jsonrpc::field(body, p, "_meta"))
+            .and_then(|r| serde_json::from_slice(&body[r]).ok());
+        let modern = mcp_headers::meta_version(body, &m).filter(|v| mcp_headers::is_modern(v));
+        let mut cursor: Option<String> = None;
+        for _page in 0..100 {
+            let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
+            let id = Id::string(&format!("mcp-remote-tools-{n}"));
+            let mut params = serde_json::json!({});
+            if let Some(meta) = &meta {
+                params["_meta"] = meta.clone();
+            }
+            if let Some(c) = &cursor {
+                params["cursor"] = serde_json::json!(c);
+            }
+            let list = serde_json::json!({"jsonrpc": "2.0", "id": id.to_value(), "method": "tools/list", "params": params});
+            let list = serde_json::to_vec(&list).ok()?;
+            let (tx, rx) = mpsc::channel();
+            lock(&self.pending).insert(
+                id.clone(),
+                Pending {
+                    target: Target::Capture(tx),
+                    method: "tools/list".into(),
+                    cancelled: false,
+                    sent_in: None,
+                },
+            );
+            let headers = vec![("Mcp-Method".to_string(), "tools/list".to_string())];
+            let opts = PostOpts {
+                initialize: false,
+                may_recover: true,
+                turn: None,
+                probe: false,
+                auth_tries: 0,
+                headers: &headers,
+                modern: modern.as_deref(),
+                header_retried: true,
+            };
+            self.exchange(&list, std::slice::from_ref(&id), opts);
+            lock(&self.pending).remove(&id);
+            let reply = rx.try_recv().ok()?;
+            self.filter_tools(&reply);
+            let v: serde_json::Value = serde_json::from_slice(&reply).ok()?;
+            cursor = v["result"]["nextCursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Some(self.request_headers(body, &m))
     }
 
     /// Reads an event stream, delivering each message, until every expected id is answered
@@ -1008,17 +1181,23 @@ impl Proxy {
     /// Sends a message of mcp-remote's own, without recovery or a transport switch.
     fn post_via(&self, via: Via<'_>, body: &[u8], expect: &[Id], initialize: bool) -> Posted {
         match via {
-            Via::Streamable => self.exchange(
-                body,
-                expect,
-                PostOpts {
-                    initialize,
-                    may_recover: false,
-                    turn: None,
-                    probe: false,
-                    auth_tries: 0,
-                },
-            ),
+            Via::Streamable => {
+                let headers = self.headers_of(body);
+                self.exchange(
+                    body,
+                    expect,
+                    PostOpts {
+                        initialize,
+                        may_recover: false,
+                        turn: None,
+                        probe: false,
+                        auth_tries: 0,
+                        headers: &headers,
+                        modern: None,
+                        header_retried: false,
+                    },
+                )
+            }
             Via::Legacy(endpoint) => self.legacy_post(endpoint, body, expect),
         }
     }
@@ -1237,6 +1416,8 @@ impl Proxy {
                 },
             );
             let job = Job {
+                headers: vec![("Mcp-Method".into(), "ping".into())],
+                modern: None,
                 body,
                 requests: vec![id.clone()],
                 method: Some("ping".into()),
@@ -1271,6 +1452,11 @@ struct Job {
     body: Vec<u8>,
     requests: Vec<Id>,
     method: Option<String>,
+    /// `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*` derived from the body.
+    headers: Vec<(String, String)>,
+    /// The 2026-07-28 (or later) version the request names in `_meta`: then it is sent
+    /// stateless, with this as `MCP-Protocol-Version` and no session.
+    modern: Option<String>,
 }
 
 #[derive(Default)]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod core;
+mod era;
 mod legacy;
 mod net;
 mod oauth;

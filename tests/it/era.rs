@@ -1,0 +1,229 @@
+//! The 2026-07-28 era: request metadata headers derived from each body, `x-mcp-header` mirrored
+//! into `Mcp-Param-*` (and invalid tools hidden), the `-32020` retry, and no session machinery
+//! for requests that carry their version in `_meta`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const V: &str = "2026-07-28";
+
+fn meta() -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}})
+}
+
+fn modern(id: u64, method: &str, mut params: Value) -> String {
+    params["_meta"] = meta();
+    json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string()
+}
+
+fn weather_tools() -> Value {
+    json!({"tools":[
+        {"name":"get_weather","inputSchema":{"type":"object","properties":{
+            "city":{"type":"string","x-mcp-header":"City"},
+            "days":{"type":"integer","x-mcp-header":"Days"},
+            "note":{"type":"string"}}}},
+        {"name":"bad_number","inputSchema":{"type":"object","properties":{"n":{"type":"number","x-mcp-header":"N"}}}},
+        {"name":"bad_nested","inputSchema":{"type":"object","properties":{"l":{"type":"array","items":{"type":"string","x-mcp-header":"L"}}}}},
+        {"name":"plain","inputSchema":{"type":"object"}}
+    ]})
+}
+
+/// A stateless modern server; `call` answers tools/call.
+fn modern_server(call: impl Fn(&Req, &mut Resp) + Send + Sync + 'static) -> Server {
+    Server::start(move |req, resp| match req.rpc_method().as_str() {
+        "tools/list" => resp.json(
+            &[],
+            &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":weather_tools()}),
+        ),
+        "tools/call" => call(req, resp),
+        _ if req.method != "POST" => resp.status(405, ""),
+        _ => resp.json(&[], &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{}})),
+    })
+}
+
+fn ok(req: &Req) -> Value {
+    json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"content":[{"type":"text","text":"sunny"}],"resultType":"complete"}})
+}
+
+#[test]
+fn modern_requests_carry_headers_derived_from_the_body_and_no_session() {
+    let server = modern_server(|req, resp| resp.json(&[("Mcp-Session-Id", "ignored")], &ok(req)));
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        1,
+        "tools/call",
+        json!({"name":"größe ok","arguments":{}}),
+    ));
+    p.recv_response(&json!(1));
+    p.send(&modern(
+        2,
+        "resources/read",
+        json!({"uri":"file:///notes.txt"}),
+    ));
+    p.recv_response(&json!(2));
+    p.send(&modern(3, "tools/list", json!({})));
+    p.recv_response(&json!(3));
+    let (st, _) = p.close();
+    assert!(st.success());
+    let reqs = server.requests();
+    let call = reqs
+        .iter()
+        .find(|r| r.rpc_method() == "tools/call")
+        .unwrap();
+    assert_eq!(call.header("mcp-protocol-version"), Some(V));
+    assert_eq!(call.header("mcp-method"), Some("tools/call"));
+    assert_eq!(call.header("mcp-name"), Some("=?base64?Z3LDtsOfZSBvaw==?="));
+    let read = reqs
+        .iter()
+        .find(|r| r.rpc_method() == "resources/read")
+        .unwrap();
+    assert_eq!(read.header("mcp-name"), Some("file:///notes.txt"));
+    for r in &reqs {
+        assert_eq!(
+            r.header("mcp-session-id"),
+            None,
+            "{} carried a session id",
+            r.rpc_method()
+        );
+    }
+    // No GET stream and no DELETE in this era.
+    assert!(
+        reqs.iter().all(|r| r.method == "POST"),
+        "{:?}",
+        server.summary()
+    );
+}
+
+#[test]
+fn legacy_era_requests_carry_method_and_name_too() {
+    let server = basic_server("s1", |req, resp| {
+        if req.rpc_method() == "tools/call" {
+            resp.json(&[], &ok(req));
+            return true;
+        }
+        false
+    });
+    let mut p = connected(&server, &[]);
+    p.send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#,
+    );
+    p.recv_response(&json!(1));
+    let call = server.wait_for("call", |r| r.rpc_method() == "tools/call");
+    assert_eq!(
+        (call.header("mcp-method"), call.header("mcp-name")),
+        (Some("tools/call"), Some("echo"))
+    );
+    assert_eq!(call.header("mcp-session-id"), Some("s1"));
+}
+
+#[test]
+fn annotated_arguments_become_param_headers_and_invalid_tools_are_hidden() {
+    let server = modern_server(|req, resp| resp.json(&[], &ok(req)));
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(1, "tools/list", json!({})));
+    let r = p.recv_response(&json!(1));
+    let names: Vec<&str> = r["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["get_weather", "plain"]);
+    p.send(&modern(
+        2,
+        "tools/call",
+        json!({"name":"get_weather","arguments":{"city":"Zürich","days":3,"note":"x"}}),
+    ));
+    p.recv_response(&json!(2));
+    p.send(&modern(
+        3,
+        "tools/call",
+        json!({"name":"get_weather","arguments":{"city":null}}),
+    ));
+    p.recv_response(&json!(3));
+    let calls: Vec<Req> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.rpc_method() == "tools/call")
+        .collect();
+    assert_eq!(
+        calls[0].header("mcp-param-city"),
+        Some("=?base64?WsO8cmljaA==?=")
+    );
+    assert_eq!(calls[0].header("mcp-param-days"), Some("3"));
+    assert_eq!(calls[1].header("mcp-param-city"), None);
+    assert_eq!(calls[1].header("mcp-param-days"), None);
+    assert!(calls[0]
+        .headers
+        .iter()
+        .all(|(k, _)| !k.eq_ignore_ascii_case("mcp-param-note")));
+}
+
+fn mismatch() -> Value {
+    json!({"jsonrpc":"2.0","id":null,"error":{"code":-32020,"message":"HeaderMismatch: the body carries city=\"Oslo\" but the Mcp-Param-City header is absent"}})
+}
+
+#[test]
+fn a_header_mismatch_lists_tools_again_and_retries_once() {
+    let server = modern_server(|req, resp| {
+        if req.header("mcp-param-city") == Some("Oslo") {
+            resp.json(&[], &ok(req));
+        } else {
+            resp.body(
+                400,
+                "application/json",
+                &[],
+                mismatch().to_string().as_bytes(),
+            );
+        }
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    // The host never listed tools through this proxy, so the first call has no Mcp-Param-*.
+    p.send(&modern(
+        7,
+        "tools/call",
+        json!({"name":"get_weather","arguments":{"city":"Oslo"}}),
+    ));
+    let r = p.recv_response(&json!(7));
+    assert_eq!(r["result"]["content"][0]["text"], "sunny", "{r}");
+    let reqs = server.requests();
+    let list = reqs
+        .iter()
+        .find(|r| r.rpc_method() == "tools/list")
+        .expect("tools listed again");
+    assert_eq!(
+        list.json()["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+        V
+    );
+    assert_eq!(list.header("mcp-protocol-version"), Some(V));
+    assert_eq!(server.count(|r| r.rpc_method() == "tools/call"), 2);
+    p.expect_silence(std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn a_second_mismatch_is_relayed_under_the_hosts_id() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let server = modern_server(move |_, resp| {
+        c.fetch_add(1, Ordering::SeqCst);
+        resp.body(
+            400,
+            "application/json",
+            &[],
+            mismatch().to_string().as_bytes(),
+        );
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        9,
+        "tools/call",
+        json!({"name":"get_weather","arguments":{"city":"Oslo"}}),
+    ));
+    let r = p.recv_response(&json!(9));
+    assert_eq!(r["error"]["code"], -32020, "{r}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
