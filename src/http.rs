@@ -40,6 +40,10 @@ fn agent(cfg: &Config, proxy: Option<ureq::Proxy>, roots: &ureq::tls::RootCerts)
         .timeout_connect(Some(cfg.connect_timeout))
         .max_idle_connections(64)
         .max_idle_connections_per_host(64)
+        // ureq's 128 KiB per direction per connection adds up with many calls in flight; large
+        // bodies stream through a smaller buffer as fast.
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(16 * 1024)
         .user_agent(concat!("mcp-remote/", env!("CARGO_PKG_VERSION")))
         .ip_family(if cfg.ipv4_only {
             ureq::config::IpFamily::Ipv4Only
@@ -337,7 +341,15 @@ pub fn header(resp: &Response<Body>, name: &str) -> Option<String> {
 
 /// Reads a whole body, refusing more than `limit` bytes.
 pub fn read_body(resp: Response<Body>, limit: u64) -> Result<Vec<u8>, Error> {
-    let mut buf = Vec::new();
+    // Sized from Content-Length (bounded), so a large answer is not copied while it grows.
+    let hint = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(limit);
+    let mut buf = Vec::with_capacity(hint as usize);
     let mut reader = resp.into_body().into_reader().take(limit + 1);
     reader
         .read_to_end(&mut buf)
