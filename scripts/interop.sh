@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Interop tests: run the mcp-remote proxy against real MCP servers (Python SDK servers written
+# in scripts/interop_servers.py, and @modelcontextprotocol/server-everything), driving it the way
+# an MCP host would (scripts/mcphost.py, scripts/interop_checks.py).
+#
+#   scripts/interop.sh [-v] [--no-debug] [--only py-stateful,py-resumable,py-stateless,everything,py-sse,everything-sse]
+#
+# Self-installing and idempotent; everything it downloads goes under target/ (git-ignored):
+#   target/node22      Node 22 from the npm package node@22 (server-everything, conformance)
+#   target/interop     Python venv with mcp==$MCP_PY_VERSION, npm server-everything@$EVERYTHING_VERSION, logs
+# Needs: cargo, python3 (with venv), npm/node, and iproute2 + util-linux (installed with apt-get if
+# missing and possible). All servers and the proxy run inside a private network namespace (and PID
+# namespace, so nothing survives the run), bound to 127.0.0.1 there.
+#
+# Output: one line per check (`ok ...` / `FAIL ...: reason`), then `N passed, N failed`.
+# Exit status 1 if any check failed. Logs (server output, the proxy's --debug stderr per host):
+# target/interop/logs/ (emptied at the start of each run).
+set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1
+
+MCP_PY_VERSION=2.3.0
+EVERYTHING_VERSION=2026.8.31
+NODE_MAJOR=22
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+T="$ROOT/target"
+mkdir -p "$T/interop"
+INSTALL_LOG="$T/interop/install.log"
+: >"$INSTALL_LOG"
+
+note() { printf '# %s\n' "$*" >&2; }
+die_setup() {
+  echo "FAIL setup: $*"
+  echo "0 passed, 1 failed"
+  exit 1
+}
+run_logged() { # run a command, output to the install log; on failure show its tail
+  if ! "$@" >>"$INSTALL_LOG" 2>&1; then
+    tail -n 20 "$INSTALL_LOG" >&2
+    return 1
+  fi
+}
+
+# --- system tools -------------------------------------------------------------------------------
+for tool in cargo python3 npm; do
+  command -v "$tool" >/dev/null || die_setup "$tool not found"
+done
+missing_pkgs=()
+command -v ip >/dev/null || missing_pkgs+=(iproute2)
+command -v unshare >/dev/null || missing_pkgs+=(util-linux)
+if [ ${#missing_pkgs[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || die_setup "need ${missing_pkgs[*]} (no apt-get to install them)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  note "installing ${missing_pkgs[*]} with apt-get"
+  run_logged $SUDO apt-get update || die_setup "apt-get update failed"
+  run_logged $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing_pkgs[@]}" ||
+    die_setup "apt-get install ${missing_pkgs[*]} failed"
+fi
+
+# --- Node 22 ------------------------------------------------------------------------------------
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+NODE="$T/node22/node_modules/node/bin/node"
+if [ "$(node_major "$(command -v node || echo false)")" -ge "$NODE_MAJOR" ]; then
+  NODE=$(command -v node)
+elif [ "$(node_major "$NODE")" != "$NODE_MAJOR" ]; then
+  note "installing node@$NODE_MAJOR into target/node22"
+  mkdir -p "$T/node22"
+  [ -f "$T/node22/package.json" ] || echo '{"name":"node22","private":true}' >"$T/node22/package.json"
+  (cd "$T/node22" && run_logged npm install --no-audit --no-fund "node@$NODE_MAJOR") || die_setup "npm install node@$NODE_MAJOR failed"
+  [ "$(node_major "$NODE")" = "$NODE_MAJOR" ] || die_setup "node@$NODE_MAJOR installed but $NODE does not run"
+fi
+note "node $("$NODE" --version) at $NODE"
+
+# --- Python venv with the MCP SDK -----------------------------------------------------------------
+VENV="$T/interop/venv"
+if [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" != "$MCP_PY_VERSION" ]; then
+  note "creating venv target/interop/venv with mcp==$MCP_PY_VERSION"
+  [ -x "$VENV/bin/python" ] || run_logged python3 -m venv "$VENV" || die_setup "python3 -m venv failed (install python3-venv?)"
+  run_logged "$VENV/bin/pip" install --disable-pip-version-check "mcp==$MCP_PY_VERSION" || die_setup "pip install mcp==$MCP_PY_VERSION failed"
+fi
+
+# --- server-everything ----------------------------------------------------------------------------
+SE_PKG="$T/interop/node_modules/@modelcontextprotocol/server-everything/package.json"
+if [ "$("$NODE" -p "require('$SE_PKG').version" 2>/dev/null)" != "$EVERYTHING_VERSION" ]; then
+  note "installing @modelcontextprotocol/server-everything@$EVERYTHING_VERSION into target/interop"
+  [ -f "$T/interop/package.json" ] || echo '{"name":"interop","private":true}' >"$T/interop/package.json"
+  (cd "$T/interop" && PATH="$(dirname "$NODE"):$PATH" run_logged npm install --no-audit --no-fund \
+    "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION") || die_setup "npm install server-everything failed"
+fi
+
+# --- the binary -----------------------------------------------------------------------------------
+note "cargo build --release"
+if ! cargo build --release --quiet >>"$INSTALL_LOG" 2>&1; then
+  tail -n 30 "$INSTALL_LOG" >&2
+  die_setup "cargo build --release failed"
+fi
+PROXY="$T/release/mcp-remote"
+[ -x "$PROXY" ] || die_setup "$PROXY not built"
+
+# --- the test phase, in private network + PID namespaces ------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+  NS=(unshare --net --pid --fork --kill-child)
+else
+  NS=(unshare --map-root-user --net --pid --fork --kill-child)
+fi
+note "running checks (logs: target/interop/logs)"
+timeout -k 10 1200 "${NS[@]}" sh -c 'ip link set lo up && exec "$@"' sh \
+  python3 "$ROOT/scripts/interop_checks.py" --proxy "$PROXY" --python "$VENV/bin/python" \
+  --node "$NODE" --everything-dir "$T/interop" --logdir "$T/interop/logs" "$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 130' INT TERM
+set +e
+wait "$child"
+rc=$?
+set -e
+trap - INT TERM
+exit "$rc"

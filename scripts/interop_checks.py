@@ -1,0 +1,861 @@
+#!/usr/bin/env python3
+"""Interop checks: drive the mcp-remote proxy (through scripts/mcphost.py) against real MCP
+servers nobody here wrote the transport of:
+
+  py-stateful   scripts/interop_servers.py stateful  (Python SDK, sessions, SSE responses)
+  py-resumable  scripts/interop_servers.py resumable (same + event store: priming events, retry,
+                mid-call stream close that the client must resume with GET + Last-Event-ID)
+  py-stateless  scripts/interop_servers.py stateless (Python SDK, stateless, JSON responses)
+  everything    @modelcontextprotocol/server-everything `streamableHttp` (TypeScript SDK)
+  py-sse, everything-sse   the same servers on the legacy HTTP+SSE transport (/sse): the proxy's
+                fallback (POST /sse fails with 4xx, then GET /sse and the `endpoint` event)
+
+Normally started by scripts/interop.sh inside a private network namespace. Prints one line per
+check (`ok <target>: <check>` / `FAIL <target>: <check>: <reason>`) and finally the line
+`N passed, N failed`; exit status 1 if anything failed. Lines starting with `#` are information
+(what a server offers; after a FAIL, the last lines the proxy wrote to stderr).
+
+Checks that cannot apply to a server are not run (a stateless JSON-response server has no
+back-channel, so no progress / sampling / elicitation / session checks there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+sys.dont_write_bytecode = True  # no scripts/__pycache__ in the work tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mcphost import Host, HostError, RequestTimeout, _pdeathsig, text_of  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSED: list[str] = []
+FAILED: list[str] = []
+VERBOSE = False
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def dbg(line: str) -> None:
+    if VERBOSE:
+        sys.stderr.write(f"  [{time.strftime('%H:%M:%S')}] {line}\n")
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def expect(cond: Any, why: str) -> None:
+    if not cond:
+        raise CheckFailed(why)
+
+
+LAST_HOST: list[Host] = []
+
+
+def explain() -> None:
+    """After a failure: show what the most recent proxy printed (as '#' lines)."""
+    if not LAST_HOST:
+        return
+    h = LAST_HOST[-1]
+    for v in h.violations[:3]:
+        say(f"#   stdout violation: {v[:300]}")
+    tail = [l for l in h.stderr_text(6).splitlines() if l.strip()]
+    for l in tail[-4:]:
+        say(f"#   proxy stderr: {l[:300]}")
+    if not h.alive():
+        say(f"#   proxy exited with {h.proc.returncode}")
+
+
+def check(label: str, fn: Callable[[], Any]) -> bool:
+    try:
+        fn()
+    except CheckFailed as e:
+        FAILED.append(label)
+        say(f"FAIL {label}: {e}")
+        explain()
+        return False
+    except RequestTimeout as e:
+        FAILED.append(label)
+        say(f"FAIL {label}: timeout: {e}")
+        explain()
+        return False
+    except Exception as e:  # noqa: BLE001 - a harness bug must still show up as one line
+        FAILED.append(label)
+        say(f"FAIL {label}: {type(e).__name__}: {e}")
+        explain()
+        if VERBOSE:
+            traceback.print_exc()
+        return False
+    PASSED.append(label)
+    say(f"ok {label}")
+    return True
+
+
+# ---------------------------------------------------------------------------- servers
+class Server:
+    """One server process on a fixed loopback port; start/stop are bounded."""
+
+    def __init__(self, name: str, cmd: list[str], port: int, logdir: str, env: dict | None = None,
+                 cwd: str | None = None, path: str = "/mcp"):
+        self.name, self.cmd, self.port, self.env, self.cwd = name, cmd, port, env, cwd
+        self.url = f"http://127.0.0.1:{port}{path}"
+        self.logpath = os.path.join(logdir, f"server-{name}.log")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        wait_port_free(self.port, 10)
+        log = open(self.logpath, "ab")
+        log.write(f"\n===== start {time.strftime('%H:%M:%S')} {' '.join(self.cmd)}\n".encode())
+        log.flush()
+        env = dict(os.environ, **(self.env or {}))
+        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=env, cwd=self.cwd, preexec_fn=_pdeathsig)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server {self.name} exited with {self.proc.returncode}; see {self.logpath}")
+            if port_open(self.port):
+                dbg(f"server {self.name} up on {self.port} (pid {self.proc.pid})")
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server {self.name} did not listen on {self.port} within {timeout}s")
+
+    def stop(self) -> None:
+        p, self.proc = self.proc, None
+        if p and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        wait_port_free(self.port, 10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        try:
+            with open(self.logpath, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port_free(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------- targets
+class Target:
+    """What a server offers, with the tool names and arguments to use for each check."""
+
+    def __init__(self, key: str, server: Server, *, echo: tuple[str, str], add: tuple[str, str, str] | None,
+                 progress: tuple[str, dict] | None, sampling: tuple[str, dict] | None,
+                 elicitation: tuple[str, dict] | None, roots: str | None, session: bool,
+                 delete_log: str | None, whoami: str | None = None, discover: bool = False,
+                 get_log: str | None = None, resume: tuple[str, dict] | None = None):
+        self.key, self.server = key, server
+        self.echo, self.add, self.progress, self.sampling = echo, add, progress, sampling
+        self.elicitation, self.roots, self.session = elicitation, roots, session
+        self.delete_log, self.whoami, self.discover = delete_log, whoami, discover
+        self.get_log = get_log
+        self.resume = resume
+
+
+class Ctx:
+    def __init__(self, proxy: str, logdir: str, debug: bool):
+        self.proxy, self.logdir, self.debug = proxy, logdir, debug
+        self.nhost = 0
+
+    def host(self, target: Target, tag: str) -> Host:
+        self.nhost += 1
+        cmd = [self.proxy, target.server.url] + (["--debug"] if self.debug else [])
+        path = os.path.join(self.logdir, f"proxy-{target.key}-{tag}.stderr")
+        h = Host(cmd, name=f"{target.key}/{tag}", stderr_path=path,
+                 log=(lambda s, t=target.key: dbg(f"{t}: {s}")) if VERBOSE else None)
+        LAST_HOST.append(h)
+        return h
+
+
+def tool_text(h: Host, name: str, args: dict, timeout: float = 20, meta: dict | None = None) -> str:
+    params: dict[str, Any] = {"name": name, "arguments": args}
+    if meta:
+        params["_meta"] = meta
+    resp = h.request("tools/call", params, timeout)
+    expect("result" in resp, f"tools/call {name} answered with error {json.dumps(resp.get('error'))[:300]}")
+    res = resp["result"]
+    expect(not res.get("isError"), f"tools/call {name} returned isError: {text_of(res)[:300]}")
+    return text_of(res)
+
+
+def no_violations(h: Host) -> None:
+    expect(not h.violations, "stdout protocol violations: " + " | ".join(h.violations[:5]))
+
+
+def discover_everything(tools: list[dict]) -> dict:
+    names = [t["name"] for t in tools]
+
+    def find(*words: str, avoid: tuple[str, ...] = ("async", "url")) -> str | None:
+        for n in names:
+            if all(w in n for w in words) and not any(a in n for a in avoid):
+                return n
+        return None
+
+    found = {
+        "echo": find("echo"),
+        "add": find("sum") or find("add"),
+        "progress": find("long-running") or find("progress"),
+        "sampling": find("sampling"),
+        "elicitation": find("elicitation"),
+        "roots": find("roots"),
+    }
+    return found
+
+
+# ---------------------------------------------------------------------------- the checks
+def run_target(ctx: Ctx, t: Target) -> None:
+    k = t.key
+    state: dict[str, Any] = {}
+
+    def fresh(tag: str) -> Host:
+        h = ctx.host(t, tag)
+        h.initialize()
+        return h
+
+    # -- 1. initialize + tools/list
+    def c_init() -> None:
+        h = ctx.host(t, "main")
+        state["h"] = h
+        res = h.initialize()
+        expect(res.get("protocolVersion"), f"initialize result has no protocolVersion: {json.dumps(res)[:300]}")
+        expect(res.get("serverInfo", {}).get("name"), "initialize result has no serverInfo.name")
+        tools = h.call("tools/list", {}, 15)["tools"]
+        names = [x["name"] for x in tools]
+        say(f"# {k}: negotiated {res['protocolVersion']}, server {res['serverInfo'].get('name')}, "
+            f"{len(names)} tools: {', '.join(names)}")
+        if t.discover:
+            d = discover_everything(tools)
+            if not d["sampling"]:
+                # server-everything registers its capability-dependent tools while it handles
+                # notifications/initialized; a tools/list that overtakes that POST misses them.
+                state["ordering"] = (f"the tools/list sent right after notifications/initialized lacked the "
+                                     f"capability-dependent tools ({len(names)} tools): the proxy POSTed "
+                                     f"tools/list before the notification's POST completed")
+                time.sleep(0.5)
+                tools = h.call("tools/list", {}, 15)["tools"]
+                names = [x["name"] for x in tools]
+                d = discover_everything(tools)
+            dbg(f"{k}: discovered {d}")
+            t.echo = (d["echo"], "message") if d["echo"] else t.echo
+            if d["add"]:
+                t.add = (d["add"], "a", "b")
+            t.progress = (d["progress"], {"duration": 1, "steps": 4}) if d["progress"] else None
+            t.sampling = (d["sampling"], {"prompt": "say hi", "maxTokens": 10}) if d["sampling"] else None
+            t.elicitation = (d["elicitation"], {}) if d["elicitation"] else None
+            t.roots = d["roots"]
+            missing = [x for x in ("echo", "progress", "sampling", "elicitation", "roots") if not d[x]]
+            expect(not missing, f"server-everything tools not found by name: {missing} (have {names})")
+        else:
+            expect(t.echo[0] in names, f"tool {t.echo[0]} not listed: {names}")
+        no_violations(h)
+
+    if not check(f"{k}: initialize + tools/list", c_init):
+        if "h" in state:
+            state["h"].kill()
+        return
+    h: Host = state["h"]
+    if t.discover:
+        def c_order() -> None:
+            expect("ordering" not in state, state.get("ordering", ""))
+
+        check(f"{k}: stdin order kept: notifications/initialized reaches the server before tools/list", c_order)
+
+    def live() -> Host:
+        nonlocal h
+        if not h.alive():
+            say(f"# {k}: proxy exited (rc {h.proc.returncode}); starting a new one for the next check")
+            h = fresh("respawn")
+        return h
+
+    # -- 2. echo
+    def c_echo() -> None:
+        name, arg = t.echo
+        txt = tool_text(live(), name, {arg: "héllo wörld ✓ \"quoted\" \\n"})
+        expect("héllo wörld ✓ \"quoted\" \\n" in txt, f"echo text not returned: {txt[:200]!r}")
+
+    check(f"{k}: tools/call echo (unicode)", c_echo)
+
+    if t.add:
+        def c_add() -> None:
+            name, a, b = t.add
+            txt = tool_text(live(), name, {a: 20, b: 22})
+            expect("42" in txt, f"add result lacks 42: {txt[:200]!r}")
+
+        check(f"{k}: tools/call add", c_add)
+
+    # -- 3. progress before result
+    if t.progress:
+        def c_progress() -> None:
+            hh = live()
+            name, args = t.progress
+            token = f"prog-{k}-{time.monotonic_ns()}"
+            rid = hh.start_request("tools/call", {"name": name, "arguments": args, "_meta": {"progressToken": token}})
+            resp = hh.wait_response(rid, 30)
+            expect("result" in resp and not resp["result"].get("isError"), f"call failed: {json.dumps(resp)[:300]}")
+            rseq = hh.response_seq[rid]
+            time.sleep(0.3)  # anything arriving late would be a misordering
+            prog = [(s, m) for s, m in hh.notifications_for("notifications/progress")
+                    if m.get("params", {}).get("progressToken") == token]
+            expect(prog, "no notifications/progress with our token reached stdout")
+            late = [s for s, _ in prog if s > rseq]
+            expect(not late, f"{len(late)} of {len(prog)} progress notifications arrived after the result")
+            vals = [m["params"]["progress"] for _, m in prog]
+            expect(vals == sorted(vals), f"progress values out of order: {vals}")
+
+        check(f"{k}: progress notifications arrive before the result", c_progress)
+
+    # -- 3b. the server closes the SSE stream mid-call; the proxy must resume (GET + Last-Event-ID)
+    if t.resume:
+        def c_resume() -> None:
+            hh = live()
+            name, args = t.resume
+            token = f"resume-{time.monotonic_ns()}"
+            t0 = time.monotonic()
+            rid = hh.start_request("tools/call", {"name": name, "arguments": args, "_meta": {"progressToken": token}})
+            resp = hh.wait_response(rid, 30)
+            took = time.monotonic() - t0
+            expect("result" in resp and not resp["result"].get("isError"), f"call failed: {json.dumps(resp)[:300]}")
+            want = f"survived {args['steps']}"
+            expect(want in text_of(resp["result"]), f"result {text_of(resp['result'])[:100]!r}, want {want!r}")
+            time.sleep(0.3)
+            prog = [(sq, m) for sq, m in hh.notifications_for("notifications/progress")
+                    if m.get("params", {}).get("progressToken") == token]
+            vals = [m["params"]["progress"] for _, m in prog]
+            expect(vals == list(range(1, args["steps"] + 1)),
+                   f"progress values {vals} (want each of 1..{args['steps']} exactly once: lost or replayed twice?)")
+            expect(all(sq < hh.response_seq[rid] for sq, _ in prog), "progress after the result")
+            dbg(f"{k}: resumed call took {took:.2f}s")
+
+        check(f"{k}: server closes the SSE stream mid-call -> proxy resumes, nothing lost or doubled", c_resume)
+
+    # -- 4. sampling
+    if t.sampling:
+        def c_sampling() -> None:
+            hh = live()
+            before = len(hh.requests_for("sampling/createMessage"))
+            name, args = t.sampling
+            txt = tool_text(hh, name, args, 30)
+            expect(len(hh.requests_for("sampling/createMessage")) > before,
+                   "no sampling/createMessage request reached stdout")
+            expect("mock llm answer" in txt, f"tool result does not contain the host's sampling answer: {txt[:300]!r}")
+
+        check(f"{k}: sampling round trip", c_sampling)
+
+    # -- 5. elicitation
+    if t.elicitation:
+        def c_elicitation() -> None:
+            hh = live()
+            before = len(hh.requests_for("elicitation/create"))
+            orig = hh.handlers["elicitation/create"]
+
+            def answer(p: dict) -> dict:
+                res = orig(p)
+                if "answer" in (p.get("requestedSchema") or {}).get("properties", {}):
+                    res["content"]["answer"] = "forty-two"
+                if "name" in res["content"]:
+                    res["content"]["name"] = "forty-two"
+                return res
+
+            hh.handlers["elicitation/create"] = answer
+            try:
+                name, args = t.elicitation
+                txt = tool_text(hh, name, args, 30)
+            finally:
+                hh.handlers["elicitation/create"] = orig
+            expect(len(hh.requests_for("elicitation/create")) > before, "no elicitation/create request reached stdout")
+            expect("forty-two" in txt, f"tool result does not contain the elicited answer: {txt[:300]!r}")
+
+        check(f"{k}: elicitation round trip", c_elicitation)
+
+    # -- 5a. the host's decline / error answers reach the server
+    if t.elicitation and t.sampling:
+        def c_negative_answers() -> None:
+            hh = live()
+            orig_e, orig_s = hh.handlers["elicitation/create"], hh.handlers["sampling/createMessage"]
+            hh.handlers["elicitation/create"] = lambda p: {"action": "decline"}
+
+            def refuse(p: dict) -> dict:
+                raise HostError(-1, "user rejected sampling")
+
+            hh.handlers["sampling/createMessage"] = refuse
+            try:
+                name, args = t.elicitation
+                resp = hh.request("tools/call", {"name": name, "arguments": args}, 30)
+                txt = text_of(resp.get("result") or {}) + json.dumps(resp.get("error") or {})
+                expect("decline" in txt.lower(), f"declined elicitation not reflected: {txt[:200]!r}")
+                name, args = t.sampling
+                resp = hh.request("tools/call", {"name": name, "arguments": args}, 30)
+                txt = text_of(resp.get("result") or {}) + json.dumps(resp.get("error") or {})
+                expect("rejected" in txt or "error" in txt.lower(),
+                       f"host's sampling error did not reach the server: {json.dumps(resp)[:300]}")
+                expect("mock llm answer" not in txt, "got a sampling answer although the host refused")
+            finally:
+                hh.handlers["elicitation/create"], hh.handlers["sampling/createMessage"] = orig_e, orig_s
+
+        check(f"{k}: host's elicitation decline and sampling error reach the server", c_negative_answers)
+
+    # -- 5b. roots/list (server-everything asks on its standalone GET stream)
+    if t.roots:
+        def c_roots() -> None:
+            hh = live()
+            txt = tool_text(hh, t.roots, {}, 20)
+            expect(hh.requests_for("roots/list"), "no roots/list request reached stdout")
+            expect("mcphost-root" in txt, f"tool result does not list the host's root: {txt[:300]!r}")
+
+        check(f"{k}: roots/list round trip (server request without a related client request)", c_roots)
+
+    # -- 6. resources
+    def c_resources() -> None:
+        hh = live()
+        res = hh.call("resources/list", {}, 15)["resources"]
+        expect(res, "resources/list is empty")
+        uri = res[0]["uri"]
+        contents = hh.call("resources/read", {"uri": uri}, 15)["contents"]
+        expect(contents and contents[0].get("uri") == uri, f"resources/read {uri} gave {json.dumps(contents)[:200]}")
+        expect(contents[0].get("text") or contents[0].get("blob"), "resource has no text/blob")
+
+    check(f"{k}: resources/list + resources/read", c_resources)
+
+    # -- 7. prompts
+    def c_prompts() -> None:
+        hh = live()
+        prompts = hh.call("prompts/list", {}, 15)["prompts"]
+        expect(prompts, "prompts/list is empty")
+        p = next((x for x in prompts if x.get("arguments")
+                  and all(a.get("name") in ("name", "city", "state") for a in x["arguments"])), prompts[0])
+        args = {a["name"]: "Ada" for a in p.get("arguments") or []}
+        got = hh.call("prompts/get", {"name": p["name"], "arguments": args}, 15)
+        expect(got.get("messages"), f"prompts/get {p['name']} has no messages")
+        if args:
+            expect("Ada" in text_of(got), f"prompt text lacks the argument: {text_of(got)[:200]!r}")
+
+    check(f"{k}: prompts/list + prompts/get", c_prompts)
+
+    # -- 8. concurrency
+    def c_concurrent() -> None:
+        hh = live()
+        name, arg = t.echo
+        ids = {}
+        for i in range(8):
+            ids[hh.start_request("tools/call", {"name": name, "arguments": {arg: f"msg-{i}"}})] = f"msg-{i}"
+        ids[hh.start_request("tools/list", {})] = None
+        ids[hh.start_request("ping", {})] = None
+        if t.progress:
+            pname, pargs = t.progress
+            ids[hh.start_request("tools/call", {"name": pname, "arguments": pargs})] = None
+        deadline = time.monotonic() + 40
+        for rid, want in ids.items():
+            resp = hh.wait_response(rid, max(0.1, deadline - time.monotonic()))
+            expect("result" in resp, f"request {rid} got error {json.dumps(resp.get('error'))[:200]}")
+            if want:
+                got = text_of(resp["result"])
+                expect(want in got, f"request {rid} got the wrong answer {got[:100]!r} (wanted {want})")
+
+    check(f"{k}: {10 + bool(t.progress)} concurrent requests all answered with their own ids", c_concurrent)
+
+    # -- 9. a string id and a large payload
+    def c_ids() -> None:
+        hh = live()
+        name, arg = t.echo
+        big = "x" * 200_000
+        resp = hh.request("tools/call", {"name": name, "arguments": {arg: big}}, 20, id="string-id-ü")
+        expect("result" in resp, f"error: {json.dumps(resp.get('error'))[:200]}")
+        expect(big in text_of(resp["result"]), "200 kB echo came back altered")
+
+    check(f"{k}: string request id + 200 kB message", c_ids)
+
+    # -- 9b. error pass-through, garbage on stdin, a blocked call does not block others
+    def c_unknown_method() -> None:
+        hh = live()
+        resp = hh.request("no/such-method", {}, 15, id="unknown-1")
+        err = resp.get("error")
+        expect(err, f"expected the server's JSON-RPC error, got {json.dumps(resp)[:200]}")
+        expect(err.get("code") == -32601 and not str(err.get("message", "")).startswith("mcp-remote:"),
+               f"expected the server's own -32601 error passed through, got {json.dumps(err)[:200]}")
+
+    check(f"{k}: unknown method -> the server's -32601 error passed through", c_unknown_method)
+
+    def c_garbage() -> None:
+        hh = live()
+        hh.send_raw(b"this is not json\n\n{\"jsonrpc\":\"2.0\",\"id\":\n")
+        name, arg = t.echo
+        txt = tool_text(hh, name, {arg: "still alive"}, 15)
+        expect("still alive" in txt, f"echo after garbage gave {txt[:100]!r}")
+        # a JSON-RPC parse error with id null is an allowed answer to a garbage line
+        with hh._lock:
+            hh.violations[:] = [v for v in hh.violations
+                                if not (v.startswith("response without id") and "-32700" in v)]
+
+    check(f"{k}: garbage stdin lines are survived", c_garbage)
+
+    if t.elicitation:
+        def c_blocked() -> None:
+            hh = live()
+            orig = hh.handlers["elicitation/create"]
+            release = threading.Event()
+
+            def slow(p: dict) -> dict:
+                release.wait(15)
+                return orig(p)
+
+            hh.handlers["elicitation/create"] = slow
+            try:
+                name, args = t.elicitation
+                slow_id = hh.start_request("tools/call", {"name": name, "arguments": args})
+                n_el = len(hh.requests_for("elicitation/create"))
+                expect(hh.wait_for(lambda: len(hh.requests_for("elicitation/create")) > n_el, 15),
+                       "no elicitation/create arrived")
+                ename, earg = t.echo
+                t0 = time.monotonic()
+                ids = [hh.start_request("tools/call", {"name": ename, "arguments": {earg: f"b{i}"}}) for i in range(5)]
+                for rid in ids:
+                    r = hh.wait_response(rid, 10)
+                    expect("result" in r, f"echo during blocked call failed: {json.dumps(r)[:200]}")
+                took = time.monotonic() - t0
+                release.set()
+                r = hh.wait_response(slow_id, 15)
+                expect("result" in r, f"blocked call failed after release: {json.dumps(r)[:200]}")
+                expect(took < 5, f"echo calls took {took:.1f}s while another call waited for the host")
+            finally:
+                release.set()
+                hh.handlers["elicitation/create"] = orig
+
+        check(f"{k}: a call waiting on the host does not block other calls", c_blocked)
+
+    def c_many() -> None:
+        hh = live()
+        name, arg = t.echo
+        ids = {hh.start_request("tools/call", {"name": name, "arguments": {arg: f"many-{i}"}}): f"many-{i}"
+               for i in range(40)}
+        deadline = time.monotonic() + 40
+        for rid, want in ids.items():
+            r = hh.wait_response(rid, max(0.1, deadline - time.monotonic()))
+            expect("result" in r and want in text_of(r["result"]), f"request {rid}: {json.dumps(r)[:200]}")
+
+    check(f"{k}: 40 requests in flight at once", c_many)
+
+    def c_clean() -> None:
+        no_violations(h)
+
+    check(f"{k}: stdout carried only JSON-RPC lines", c_clean)
+
+    # -- 10. stdin EOF -> exit 0 within 2 s (+ DELETE seen by the server)
+    def c_eof() -> None:
+        before = len(re.findall(t.delete_log, t.server.log_text())) if t.delete_log else 0
+        rc, secs = h.close(timeout=5)
+        expect(rc == 0 and secs <= 2.0, f"exit code {rc} after {secs:.2f}s (want 0 within 2s)")
+        if t.delete_log:
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                if len(re.findall(t.delete_log, t.server.log_text())) > before:
+                    break
+                time.sleep(0.1)
+            else:
+                raise CheckFailed("exit ok, but the server never saw a DELETE for the session")
+
+    check(f"{k}: stdin EOF -> exit 0 within 2s" + (" and DELETE sent" if t.delete_log else ""), c_eof)
+
+    # -- 10b. stdin EOF while a call is still running
+    if t.progress:
+        def c_eof_inflight() -> None:
+            hh = fresh("eof-inflight")
+            pname, pargs = t.progress
+            big = dict(pargs)
+            if "steps" in big and "duration" not in big:
+                big["steps"] = 200  # ~10 s
+            else:
+                big.update(duration=10, steps=10)
+            before = len(re.findall(t.delete_log, t.server.log_text())) if t.delete_log else 0
+            rid = hh.start_request("tools/call", {"name": pname, "arguments": big})
+            time.sleep(1)
+            rc, secs = hh.close(timeout=5)
+            expect(rc == 0 and secs <= 2.0, f"exit code {rc} after {secs:.2f}s with a call in flight (want 0 within 2s)")
+            if rid in hh.responses:
+                err = hh.responses[rid].get("error") or {}
+                expect(str(err.get("message", "")).startswith("mcp-remote:"),
+                       f"in-flight call answered with {json.dumps(hh.responses[rid])[:200]}")
+            if t.delete_log:
+                deadline = time.monotonic() + 2
+                while len(re.findall(t.delete_log, t.server.log_text())) <= before:
+                    expect(time.monotonic() < deadline, "exit ok, but the server never saw a DELETE for the session")
+                    time.sleep(0.1)
+
+        check(f"{k}: stdin EOF with a call in flight -> exit 0 within 2s"
+              + (" and DELETE sent" if t.delete_log else ""), c_eof_inflight)
+
+    # -- 11. session loss: restart the server between two calls
+    if t.session:
+        def c_session_loss() -> None:
+            hh = fresh("restart")
+            try:
+                name, arg = t.echo
+                tool_text(hh, name, {arg: "before"})
+                tok1 = tool_text(hh, t.whoami, {}) if t.whoami else None
+                t.server.restart()
+                txt = tool_text(hh, name, {arg: "after restart"}, 30)
+                expect("after restart" in txt, f"echo after restart gave {txt[:200]!r}")
+                if t.whoami:
+                    tok2 = tool_text(hh, t.whoami, {})
+                    expect(tok1 != tok2, "whoami unchanged: server did not really restart?")
+                txt = tool_text(hh, name, {arg: "again"}, 15)
+                expect("again" in txt, "second call after re-initialize failed")
+                if t.sampling:  # the replayed initialize must carry the host's capabilities
+                                # (server-everything only offers its sampling tool if it does)
+                    sname, sargs = t.sampling
+                    txt = tool_text(hh, sname, sargs, 30)
+                    expect("mock llm answer" in txt, f"sampling after re-initialize gave {txt[:200]!r}")
+                no_violations(hh)
+                if t.get_log:
+                    n0 = len(re.findall(t.get_log, t.server.log_text()))
+                    time.sleep(3)
+                    n1 = len(re.findall(t.get_log, t.server.log_text()))
+                    expect(n1 - n0 <= 3, f"{n1 - n0} GET requests in 3 idle seconds after the restart (reconnect loop?)")
+            finally:
+                hh.close(3)
+
+        check(f"{k}: session lost (server restarted) -> transparent re-initialize", c_session_loss)
+
+    # -- 12. server stopped -> mcp-remote error, proxy keeps running; recovers when it is back
+    down: dict[str, Host] = {}
+
+    def c_server_down() -> None:
+        hh = down["h"] = fresh("down")
+        name, arg = t.echo
+        tool_text(hh, name, {arg: "up"})
+        t.server.stop()
+        t0 = time.monotonic()
+        resp = hh.request("tools/call", {"name": name, "arguments": {arg: "down"}}, 45)
+        took = time.monotonic() - t0
+        if took > 5:
+            say(f"# {k}: the request sent while the server was down was answered after {took:.1f}s")
+        err = resp.get("error")
+        expect(err, f"expected an error while the server is down, got {json.dumps(resp)[:300]}")
+        expect(str(err.get("message", "")).startswith("mcp-remote:"),
+               f"error message does not start with 'mcp-remote:': {json.dumps(err)[:300]}")
+        time.sleep(0.5)
+        expect(hh.alive(), f"proxy exited (rc {hh.proc.returncode}) after the failed request")
+        resp = hh.request("ping", {}, 45)
+        expect("error" in resp or "result" in resp, "no answer to ping while down")
+
+    def c_server_back() -> None:
+        hh = down.get("h")
+        expect(hh is not None and hh.alive(), "no live proxy left from the previous check")
+        t.server.start()
+        name, arg = t.echo
+        txt = tool_text(hh, name, {arg: "back"}, 30)
+        expect("back" in txt, f"call after server came back gave {txt[:200]!r}")
+        no_violations(hh)
+
+    try:
+        check(f"{k}: server stopped -> 'mcp-remote:' error, proxy keeps running", c_server_down)
+        check(f"{k}: server restarted after an outage -> the same proxy works again", c_server_back)
+    finally:
+        if t.server.proc is None:
+            t.server.start()
+        if "h" in down:
+            down["h"].close(3)
+
+
+def run_url_forms(ctx: Ctx, t: Target) -> None:
+    def c_localhost() -> None:
+        url = t.server.url.replace("127.0.0.1", "localhost")
+        h = Host([ctx.proxy, url], name="localhost", stderr_path=os.path.join(ctx.logdir, "proxy-localhost.stderr"))
+        LAST_HOST.append(h)
+        try:
+            h.initialize()
+            name, arg = t.echo
+            expect("via localhost" in tool_text(h, name, {arg: "via localhost"}), "echo via localhost failed")
+            rc, secs = h.close(5)
+            expect(rc == 0, f"exit code {rc}")
+        finally:
+            h.kill()
+
+    check(f"{t.key}: http://localhost URL (server bound to 127.0.0.1 only; ::1 refuses)", c_localhost)
+
+    def c_refuse_plain_http() -> None:
+        h = Host([ctx.proxy, "http://192.0.2.1:3300/mcp"], name="plain-http",
+                 stderr_path=os.path.join(ctx.logdir, "proxy-plain-http.stderr"))
+        LAST_HOST.append(h)
+        try:
+            rid = h.start_request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                                 "clientInfo": {"name": "x", "version": "1"}})
+        except OSError:
+            rid = None
+        try:
+            if h.wait_for(lambda: h.eof, 5):
+                h.proc.wait(5)
+                expect(h.proc.returncode != 0, "proxy exited 0 although it refused the URL")
+                expect(rid is None or rid not in h.responses or "error" in h.responses[rid],
+                       "initialize succeeded over plain http to a non-loopback host")
+            else:
+                resp = h.wait_response(rid, 1) if rid is not None else {}
+                expect("error" in resp, f"initialize over plain http to a non-loopback host gave {json.dumps(resp)[:200]}")
+            expect(not h.violations, f"stdout violations: {h.violations[:2]}")
+        finally:
+            h.kill()
+
+    check("plain http:// to a non-loopback host is refused without a flag", c_refuse_plain_http)
+
+
+def run_versions(ctx: Ctx, t: Target) -> None:
+    for ver in ("2025-03-26", "2025-06-18", "2025-11-25"):
+        def c() -> None:
+            h = ctx.host(t, f"v{ver}")
+            try:
+                res = h.initialize(protocol_version=ver)
+                expect(res.get("protocolVersion") == ver, f"negotiated {res.get('protocolVersion')}")
+                name, arg = t.echo
+                txt = tool_text(h, name, {arg: ver})
+                expect(ver in txt, f"echo gave {txt[:100]!r}")
+                if t.progress:
+                    pname, pargs = t.progress
+                    tool_text(h, pname, pargs, 30, meta={"progressToken": 7})
+                    expect(h.notifications_for("notifications/progress"), "no progress notifications")
+                no_violations(h)
+                rc, secs = h.close(5)
+                expect(rc == 0, f"exit code {rc} after {secs:.2f}s")
+            finally:
+                h.kill()
+
+        check(f"{t.key}: protocol {ver}: initialize, tools/call, progress, clean exit", c)
+
+
+def main() -> int:
+    global VERBOSE
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--proxy", default=os.path.join(ROOT, "target/release/mcp-remote"))
+    ap.add_argument("--python", default=os.path.join(ROOT, "target/interop/venv/bin/python"))
+    ap.add_argument("--node", default=os.path.join(ROOT, "target/node22/node_modules/node/bin/node"))
+    ap.add_argument("--everything-dir", default=os.path.join(ROOT, "target/interop"))
+    ap.add_argument("--logdir", default=os.path.join(ROOT, "target/interop/logs"))
+    ap.add_argument("--only", default="", help="comma-separated targets (py-stateful,py-resumable,py-stateless,everything,py-sse,everything-sse)")
+    ap.add_argument("--no-debug", dest="debug", action="store_false",
+                    help="do not pass --debug to the proxy (its stderr goes to --logdir either way)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--deadline", type=float, default=900, help="seconds before the watchdog gives up")
+    a = ap.parse_args()
+    VERBOSE = a.verbose
+    os.makedirs(a.logdir, exist_ok=True)
+    for f in os.listdir(a.logdir):
+        os.unlink(os.path.join(a.logdir, f))
+    ctx = Ctx(a.proxy, a.logdir, a.debug)
+    srv_py = os.path.join(ROOT, "scripts/interop_servers.py")
+    se_js = os.path.join(a.everything_dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+
+    servers = {
+        "py-stateful": Server("py-stateful", [a.python, srv_py, "stateful", "--port", "3300"], 3300, a.logdir),
+        "py-stateless": Server("py-stateless", [a.python, srv_py, "stateless", "--port", "3301"], 3301, a.logdir),
+        "py-resumable": Server("py-resumable", [a.python, srv_py, "resumable", "--port", "3302"], 3302, a.logdir),
+        "everything": Server("everything", [a.node, se_js, "streamableHttp"], 3101, a.logdir,
+                             env={"PORT": "3101"}, cwd=a.everything_dir),
+        "py-sse": Server("py-sse", [a.python, srv_py, "sse", "--port", "3303"], 3303, a.logdir, path="/sse"),
+        "everything-sse": Server("everything-sse", [a.node, se_js, "sse"], 3102, a.logdir,
+                                 env={"PORT": "3102"}, cwd=a.everything_dir, path="/sse"),
+    }
+    targets = [
+        Target("py-stateful", servers["py-stateful"], echo=("echo", "text"), add=("add", "a", "b"),
+               progress=("slow_progress", {"steps": 4}), sampling=("ask_llm", {"prompt": "say hi"}),
+               elicitation=("ask_user", {"question": "What is the answer?"}), roots=None, session=True,
+               delete_log=r"Terminating session: (?!None)\w+", whoami="whoami"),
+        Target("py-resumable", servers["py-resumable"], echo=("echo", "text"), add=("add", "a", "b"),
+               progress=("slow_progress", {"steps": 4}), sampling=("ask_llm", {"prompt": "say hi"}),
+               elicitation=("ask_user", {"question": "What is the answer?"}), roots=None, session=True,
+               delete_log=r"Terminating session: (?!None)\w+", whoami="whoami",
+               resume=("interrupted", {"steps": 6})),
+        Target("py-stateless", servers["py-stateless"], echo=("echo", "text"), add=("add", "a", "b"),
+               progress=None, sampling=None, elicitation=None, roots=None, session=False, delete_log=None),
+        Target("everything", servers["everything"], echo=("echo", "message"), add=None, progress=None,
+               sampling=None, elicitation=None, roots=None, session=True,
+               delete_log=r"Received session termination request for session \S+", discover=True,
+               get_log=r"Received MCP GET request"),
+        # legacy HTTP+SSE servers: the proxy must fall back (POST to /sse fails with 4xx -> GET /sse)
+        Target("py-sse", servers["py-sse"], echo=("echo", "text"), add=("add", "a", "b"),
+               progress=("slow_progress", {"steps": 4}), sampling=("ask_llm", {"prompt": "say hi"}),
+               elicitation=("ask_user", {"question": "What is the answer?"}), roots=None, session=False,
+               delete_log=None),
+        Target("everything-sse", servers["everything-sse"], echo=("echo", "message"), add=None, progress=None,
+               sampling=None, elicitation=None, roots=None, session=False, delete_log=None, discover=True),
+    ]
+    only = set(filter(None, a.only.split(",")))
+    if only:
+        targets = [t for t in targets if t.key in only]
+
+    def cleanup(*_: Any) -> None:
+        for s in servers.values():
+            try:
+                s.stop()
+            except Exception:
+                pass
+
+    def watchdog() -> None:  # last resort against a hung harness: report and leave
+        say(f"FAIL watchdog: checks did not finish within {a.deadline}s")
+        FAILED.append("watchdog")
+        cleanup()
+        say(f"{len(PASSED)} passed, {len(FAILED)} failed")
+        sys.stdout.flush()
+        os._exit(1)
+
+    wd = threading.Timer(a.deadline, watchdog)
+    wd.daemon = True
+    wd.start()
+    signal.signal(signal.SIGTERM, lambda *x: (cleanup(), sys.exit(143)))
+    signal.signal(signal.SIGINT, lambda *x: (cleanup(), sys.exit(130)))
+    try:
+        if not os.access(a.proxy, os.X_OK):
+            say(f"FAIL setup: proxy binary {a.proxy} missing")
+            FAILED.append("setup")
+        else:
+            for t in targets:
+                if not check(f"{t.key}: server starts", t.server.start):
+                    continue
+                run_target(ctx, t)
+                if t.key == "py-stateful":
+                    run_versions(ctx, t)
+                    run_url_forms(ctx, t)
+                t.server.stop()
+    finally:
+        cleanup()
+    say(f"{len(PASSED)} passed, {len(FAILED)} failed")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
