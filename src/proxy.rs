@@ -40,6 +40,8 @@ const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// JSON-RPC error of 2026-07-28 servers: the request headers do not match the body.
 const HEADER_MISMATCH: i64 = -32020;
+/// How long the message after `notifications/initialized` waits for the GET stream to open.
+const GET_OPEN_WAIT: Duration = Duration::from_secs(2);
 /// How long a message waits for a session being re-established before it goes out anyway.
 const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 /// On stdin EOF: how long in-flight requests may still finish, and the DELETE's deadline.
@@ -74,6 +76,8 @@ struct Session {
     get_wanted: bool,
     /// A replayed initialize is under way: new requests wait for its session id.
     recovering: bool,
+    /// The epoch in which the standalone GET last got an answer (or failed).
+    get_answered: Option<u64>,
 }
 
 /// Options of one POST exchange.
@@ -150,6 +154,7 @@ impl Proxy {
                 recovery: Ok(()),
                 get_wanted: false,
                 recovering: false,
+                get_answered: None,
             }),
             session_cv: Condvar::new(),
             choice,
@@ -417,22 +422,31 @@ impl Proxy {
             self.begin_session(&job.body);
         }
         // An initialize keeps its turn until it is answered, through any transport switch, so
-        // nothing overtakes it (later messages need its session).
-        let (held, mut turn) = if initialize {
-            (turn, None)
-        } else {
-            (None, turn)
-        };
+        // nothing overtakes it (later messages need its session). A notification keeps it until
+        // the server took it: servers act on `initialized` before the next request, and a
+        // notification is answered at once (202), so this costs nothing.
+        let hold = initialize || (job.requests.is_empty() && seq.is_some());
+        let (held, mut turn) = if hold { (turn, None) } else { (None, turn) };
         let route = self.send(&job, initialize, &mut turn);
-        drop(held);
         if route == Some(Route::Streamable)
             && job.method.as_deref() == Some("notifications/initialized")
         {
             let mut s = lock(&self.session);
             s.get_wanted = true;
-            drop(s);
+            let epoch = s.epoch;
             self.session_cv.notify_all();
+            // The standalone stream is opened before the next message goes out, so the server
+            // sees it in place when it answers that message (bounded: a slow GET waits no more).
+            let deadline = Instant::now() + GET_OPEN_WAIT;
+            while s.get_answered != Some(epoch) && Instant::now() < deadline {
+                s = self
+                    .session_cv
+                    .wait_timeout(s, Duration::from_millis(50))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
         }
+        drop(held);
     }
 
     /// Sends a client message over the chosen transport, switching once under `*-first` when the
@@ -1240,7 +1254,14 @@ impl Proxy {
                 extra.push(("Last-Event-ID", l));
             }
             let used = self.current_bearer();
-            let outcome = match self.http.get_stream(&self.cfg.url, &extra) {
+            let answer = self.http.get_stream(&self.cfg.url, &extra);
+            {
+                let mut s = lock(&self.session);
+                s.get_answered = Some(epoch);
+                drop(s);
+                self.session_cv.notify_all();
+            }
+            let outcome = match answer {
                 Err(e) => Err(e.to_string()),
                 Ok(r) => {
                     let status = r.status().as_u16();

@@ -800,3 +800,40 @@ fn no_keep_alive_pings_unless_asked() {
     thread::sleep(Duration::from_millis(1500));
     assert_eq!(server.count(|r| r.rpc_method() == "ping"), 0);
 }
+
+#[test]
+fn a_notification_reaches_the_server_before_the_next_message() {
+    let acted = Arc::new(AtomicBool::new(false));
+    let a = Arc::clone(&acted);
+    let server = basic_server("s1", move |req, resp| {
+        if req.rpc_method() == "notifications/initialized" {
+            // A server that takes its time to act on `initialized`.
+            thread::sleep(Duration::from_millis(300));
+            a.store(true, Ordering::SeqCst);
+            resp.accepted();
+            return true;
+        }
+        if req.rpc_method() == "tools/list" && !a.load(Ordering::SeqCst) {
+            resp.status(400, "tools/list arrived before initialized was handled");
+            return true;
+        }
+        if req.method == "GET" {
+            resp.sse(&[]);
+            thread::sleep(Duration::from_secs(2));
+            return true;
+        }
+        false
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&initialize(0));
+    p.recv_response(&json!(0));
+    p.send(INITIALIZED);
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    let r = p.recv_response(&json!(1));
+    assert!(r.get("result").is_some(), "{r}");
+    // The standalone stream was open before tools/list left.
+    let reqs = server.requests();
+    let get = reqs.iter().position(|r| r.method == "GET");
+    let list = reqs.iter().position(|r| r.rpc_method() == "tools/list");
+    assert!(get.is_some() && get < list, "{:?}", server.summary());
+}
