@@ -40,6 +40,10 @@ pub struct Args {
     pub client_metadata_url: Option<String>,
     pub disable_resource_parameter: bool,
     pub command: Command,
+    /// The flag that chose `command`, for error messages.
+    pub command_flag: Option<&'static str>,
+    pub json: bool,
+    pub timeout: Option<String>,
 }
 
 /// Requests answered without reading any configuration.
@@ -49,8 +53,9 @@ pub enum Special {
     Version,
 }
 
-/// What this run does: proxy stdio (the default), or one sign-in chore and exit.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// What this run does: proxy stdio (the default), one sign-in chore, or one MCP command (run by
+/// [`crate::client`] through the proxy), and exit.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Command {
     #[default]
     Proxy,
@@ -60,6 +65,43 @@ pub enum Command {
     Logout,
     /// `--auth-status` (also `--test-auth`): print what is stored, never a secret.
     AuthStatus,
+    /// `--list-tools`: every page of `tools/list`.
+    ListTools,
+    /// `--list-resources`: every page of `resources/list`.
+    ListResources,
+    /// `--list-prompts`: every page of `prompts/list`.
+    ListPrompts,
+    /// `--call TOOL [ARGS]` (also `-c 'TOOL ARGS'`): ARGS is one JSON object or `key=value`s.
+    Call { tool: String, args: Vec<String> },
+    /// `--read-resource URI`.
+    ReadResource(String),
+    /// `--get-prompt NAME [key=value...]`.
+    GetPrompt { name: String, args: Vec<String> },
+    /// `--raw JSON`: one JSON-RPC message, sent after initializing.
+    Raw(String),
+    /// `--ping`: the round trip of one `ping`.
+    Ping,
+    /// `--client-info` (also `--get-client-info`): the stored registration, secrets redacted.
+    ClientInfo,
+    /// `--delete-client`: RFC 7592 DELETE of the stored registration, then the local state.
+    DeleteClient,
+}
+
+impl Command {
+    /// Whether this is an MCP command run through an in-process proxy ([`crate::client`]).
+    pub fn is_one_shot(&self) -> bool {
+        matches!(
+            self,
+            Command::ListTools
+                | Command::ListResources
+                | Command::ListPrompts
+                | Command::Call { .. }
+                | Command::ReadResource(_)
+                | Command::GetPrompt { .. }
+                | Command::Raw(_)
+                | Command::Ping
+        )
+    }
 }
 
 /// How to reach the server when it may speak either transport (`--transport`).
@@ -106,9 +148,15 @@ pub struct Config {
     pub enable_proxy_flag: bool,
     pub client_metadata_url: Option<String>,
     pub command: Command,
+    /// `--json`: one-shot commands print the raw JSON result.
+    pub json: bool,
+    /// `--timeout`: how long a one-shot command waits for each answer.
+    pub timeout: Duration,
 }
 
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a one-shot command waits for an answer (progress notifications restart the wait).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn parse_args(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
     parse_from(lexopt::Parser::from_args(argv))
@@ -164,14 +212,71 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
                 args.client_metadata_url = Some(string(&mut p, "--client-metadata-url")?)
             }
             Long("disable-resource-parameter") => args.disable_resource_parameter = true,
-            Long("login") | Long("token") => set_command(&mut args, Command::Login)?,
-            Long("logout") | Long("reset-auth") => set_command(&mut args, Command::Logout)?,
-            Long("auth-status") | Long("test-auth") => set_command(&mut args, Command::AuthStatus)?,
+            Long("login") | Long("token") => set_command(&mut args, Command::Login, "--login")?,
+            Long("logout") | Long("reset-auth") => {
+                set_command(&mut args, Command::Logout, "--logout")?
+            }
+            Long("auth-status") | Long("test-auth") => {
+                set_command(&mut args, Command::AuthStatus, "--auth-status")?
+            }
+            Long("list-tools") => set_command(&mut args, Command::ListTools, "--list-tools")?,
+            Long("list-resources") => {
+                set_command(&mut args, Command::ListResources, "--list-resources")?
+            }
+            Long("list-prompts") => set_command(&mut args, Command::ListPrompts, "--list-prompts")?,
+            Long("call") => {
+                let tool = string(&mut p, "--call")?;
+                let c = Command::Call { tool, args: vec![] };
+                set_command(&mut args, c, "--call")?
+            }
+            Short('c') | Long("command") => {
+                let line = string(&mut p, "-c")?;
+                let (tool, rest) = crate::client::split_command(&line)
+                    .map_err(|m| Error::Usage(format!("-c: {m}")))?;
+                set_command(&mut args, Command::Call { tool, args: rest }, "-c")?
+            }
+            Long("read-resource") => {
+                let uri = string(&mut p, "--read-resource")?;
+                set_command(&mut args, Command::ReadResource(uri), "--read-resource")?
+            }
+            Long("get-prompt") => {
+                let name = string(&mut p, "--get-prompt")?;
+                let c = Command::GetPrompt { name, args: vec![] };
+                set_command(&mut args, c, "--get-prompt")?
+            }
+            Long("raw") => {
+                let json = string(&mut p, "--raw")?;
+                set_command(&mut args, Command::Raw(json), "--raw")?
+            }
+            Long("ping") => set_command(&mut args, Command::Ping, "--ping")?,
+            Long("client-info") | Long("get-client-info") => {
+                set_command(&mut args, Command::ClientInfo, "--client-info")?
+            }
+            Long("delete-client") => {
+                set_command(&mut args, Command::DeleteClient, "--delete-client")?
+            }
+            Long("server-url") => {
+                let url = string(&mut p, "--server-url")?;
+                if args.url.replace(url).is_some() {
+                    return Err(Error::Usage(
+                        "--server-url: the server URL is already given".into(),
+                    ));
+                }
+            }
+            Long("json") => args.json = true,
+            Long("timeout") => args.timeout = Some(string(&mut p, "--timeout")?),
             Value(v) => {
                 let v = v
                     .into_string()
                     .map_err(|_| Error::Usage("arguments must be valid UTF-8".into()))?;
-                if args.url.is_none() {
+                // After `--call TOOL` / `--get-prompt NAME`, values are that command's arguments
+                // (once the server URL is known; before, only what looks like an argument is).
+                let takes = args.url.is_some() || crate::client::looks_like_argument(&v);
+                if let (true, Command::Call { args: a, .. } | Command::GetPrompt { args: a, .. }) =
+                    (takes, &mut args.command)
+                {
+                    a.push(v);
+                } else if args.url.is_none() {
                     args.url = Some(v);
                 } else if args.callback_port.is_none() {
                     args.callback_port = Some(v);
@@ -185,13 +290,16 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
     Ok(args)
 }
 
-fn set_command(args: &mut Args, c: Command) -> Result<(), Error> {
-    if args.command != Command::Proxy && args.command != c {
-        return Err(Error::Usage(
-            "--login, --logout and --auth-status cannot be combined".into(),
-        ));
+fn set_command(args: &mut Args, c: Command, flag: &'static str) -> Result<(), Error> {
+    if let Some(first) = args.command_flag {
+        if args.command != c {
+            return Err(Error::Usage(format!(
+                "{first} and {flag} cannot be combined: give one command"
+            )));
+        }
     }
     args.command = c;
+    args.command_flag = Some(flag);
     Ok(())
 }
 
@@ -379,7 +487,48 @@ impl Config {
                 return Err(usage("--ignore-tool", "pattern is empty".into()));
             }
         }
+        let one_shot = args.command.is_one_shot();
+        if args.json && !(one_shot || args.command == Command::ClientInfo) {
+            return Err(usage(
+                "--json",
+                "only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping or --client-info".into(),
+            ));
+        }
+        let timeout = match &args.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(_) if !one_shot => {
+                return Err(usage(
+                    "--timeout",
+                    "only goes with a one-shot command such as --list-tools or --call".into(),
+                ))
+            }
+            Some(t) => match parse_duration(t) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => return Err(usage("--timeout", "must be more than 0".into())),
+                Err(m) => return Err(usage("--timeout", m)),
+            },
+        };
+        match &args.command {
+            Command::Raw(text) => {
+                crate::client::check_raw(text).map_err(|m| usage("--raw", m))?;
+            }
+            Command::Call { tool, args: a } => {
+                crate::client::check_arguments(tool, a)
+                    .map_err(|m| usage(args.command_flag.unwrap_or("--call"), m))?;
+            }
+            Command::GetPrompt { name, args: a } => {
+                crate::client::check_arguments(name, a)
+                    .and_then(|()| crate::client::prompt_arguments(a).map(drop))
+                    .map_err(|m| usage("--get-prompt", m))?;
+            }
+            Command::ReadResource(uri) if uri.trim().is_empty() => {
+                return Err(usage("--read-resource", "the URI is empty".into()));
+            }
+            _ => {}
+        }
         Ok(Config {
+            json: args.json,
+            timeout,
             url,
             callback_port,
             headers,
@@ -556,6 +705,7 @@ USAGE:
 ARGUMENTS:
     <server-url>      The MCP endpoint, e.g. https://example.com/mcp. https is required,
                       except for localhost / 127.0.0.0/8 / ::1 (or with --allow-http).
+                      Also accepted as --server-url <url>.
     [callback-port]   Port for the local OAuth callback server (default: the port of an
                       earlier registration, else one the OS picks).
 
@@ -588,12 +738,7 @@ FLAGS:
     --disable-resource-parameter      Leave out the RFC 8707 resource parameter (for servers
                                       such as Entra ID that reject it); same as --resource ''.
 
-SIGN-IN COMMANDS (run once, then exit):
-    --login          Sign in now and store the tokens (also: --token). Use it ahead of time
-                     when your client gives a server less time to start than sign-in takes.
-    --logout         Remove this server's stored tokens and registration (also: --reset-auth).
-    --auth-status    Show what is stored: issuer, client id, scopes, expiry; never a token
-                     (also: --test-auth).
+NETWORK:
     --header-file <path>              Read headers from a file: one \"Name: value\" per line,
                                       # starts a comment (repeatable; ${VAR} works too).
     --ca-file <path>                  Trust the CA certificates in this PEM file too, on top
@@ -608,8 +753,46 @@ SIGN-IN COMMANDS (run once, then exit):
     --no-proxy                        Ignore HTTPS_PROXY / HTTP_PROXY / ALL_PROXY.
     --enable-proxy                    Accepted for compatibility: proxies from the
                                       environment are used by default.
+
     -h, --help                        Print this help.
     -V, --version                     Print the version.
+
+SIGN-IN COMMANDS (run once, then exit):
+    --login          Sign in now and store the tokens (also: --token). Use it ahead of time
+                     when your client gives a server less time to start than sign-in takes.
+    --logout         Remove this server's stored tokens and registration (also: --reset-auth).
+    --auth-status    Show what is stored: issuer, client id, scopes, expiry; never a token
+                     (also: --test-auth).
+    --client-info    Show the stored client registration, secrets redacted (also:
+                     --get-client-info; --json for JSON).
+    --delete-client  Delete the stored registration at the authorization server (RFC 7592,
+                     with its registration access token), then this server's stored state.
+
+ONE-SHOT COMMANDS (connect, sign in if needed, run one MCP exchange, then exit; every flag
+above applies; output on stdout, progress and logs on stderr):
+    --list-tools                 List the tools, all pages, as a table (--json: the result).
+    --list-resources             List the resources, all pages.
+    --list-prompts               List the prompts, all pages.
+    --call <tool> [args...]      Call a tool and print the text it returns. Arguments are one
+                                 JSON object, or key=value pairs typed by the tool's input
+                                 schema (numbers, booleans, arrays and objects as JSON;
+                                 strings as is); a lone value goes to the only required
+                                 argument. Put the server URL (and callback port) first.
+                                 Progress is shown on stderr. A tool error exits 1.
+    -c, --command '<tool> <args>'
+                                 The same as one string, as the Python client takes it:
+                                 -c 'echo message=\"Hello World\" loud=true'.
+    --read-resource <uri>        Print a resource (text as is; binary to a file or pipe).
+    --get-prompt <name> [key=value...]
+                                 Print a prompt's messages.
+    --raw <json>                 Send one JSON-RPC message after initializing and print
+                                 every message that comes back for it, one per line (for a
+                                 notification: what arrives within 1 s). An initialize is
+                                 sent as the handshake itself.
+    --ping                       Print the round trip of one ping.
+    --json                       Print the raw JSON result instead of a table or text.
+    --timeout <duration>         How long to wait for each answer (default 60s; progress
+                                 restarts the wait; initialize also gets --auth-timeout).
 
 ENVIRONMENT:
     MCP_REMOTE_CONFIG_DIR   Storage root when --config-dir is not given (default:
@@ -626,7 +809,8 @@ ENVIRONMENT:
                             (e.g. RUST_LOG=mcp_remote=trace).
 
 EXIT STATUS:
-    0 when stdin closes; 1 on a fatal error; 2 on a bad command line.
+    0 when stdin closes (or a one-shot command succeeded); 1 on a fatal error, a JSON-RPC
+    error or a tool error; 2 on a bad command line or bad tool arguments.
 ";
 
 #[cfg(test)]
@@ -894,6 +1078,73 @@ mod tests {
             err.starts_with("--header-file: ") && err.contains("line 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn one_shot_commands() {
+        let c = config(&["https://e.com", "--list-tools", "--json"]).unwrap();
+        assert_eq!((c.command, c.json), (Command::ListTools, true));
+        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        // Values after --call are arguments once the URL is known; before, only key=value.
+        let c = config(&[
+            "--call",
+            "t",
+            "a=1",
+            "https://e.com",
+            "b",
+            "--timeout",
+            "5s",
+        ])
+        .unwrap();
+        let call = |tool: &str, args: &[&str]| Command::Call {
+            tool: tool.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        assert_eq!(c.command, call("t", &["a=1", "b"]));
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        let c = config(&["--server-url", "https://e.com", "8123", "--ping"]).unwrap();
+        assert_eq!((c.url.as_str(), c.callback_port), ("https://e.com", 8123));
+        for (argv, cmd) in [
+            (
+                &["-c", "echo m='a b' n=2"][..],
+                call("echo", &["m=a b", "n=2"]),
+            ),
+            (
+                &["--get-prompt", "p", "k=v"],
+                Command::GetPrompt {
+                    name: "p".into(),
+                    args: vec!["k=v".into()],
+                },
+            ),
+            (
+                &["--read-resource", "file:///a"],
+                Command::ReadResource("file:///a".into()),
+            ),
+            (&["--list-resources"], Command::ListResources),
+            (&["--list-prompts"], Command::ListPrompts),
+            (&["--ping"], Command::Ping),
+            (&["--get-client-info"], Command::ClientInfo),
+            (&["--delete-client"], Command::DeleteClient),
+        ] {
+            let mut all = vec!["https://e.com"];
+            all.extend_from_slice(argv);
+            assert_eq!(config(&all).unwrap().command, cmd, "{argv:?}");
+        }
+        for (argv, err) in [
+            (&["--call", "t", "a=1", "{x"][..], "--call: give one JSON object or key=value pairs, not both"),
+            (&["--raw", "{\"id\":1}"], "--raw: each message needs a \"method\" (a request or a notification)"),
+            (&["--ping", "--login"], "--ping and --login cannot be combined: give one command"),
+            (&["--json"], "--json: only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping or --client-info"),
+            (&["--timeout", "1s"], "--timeout: only goes with a one-shot command such as --list-tools or --call"),
+            (&["--ping", "--timeout", "0"], "--timeout: must be more than 0"),
+            (&["--get-prompt", "p", "bare"], "--get-prompt: \"bare\" is not key=value"),
+            (&["--server-url", "https://f.com"], "--server-url: the server URL is already given"),
+            (&["-c", " "], "-c: needs a tool name, as in -c 'echo message=hi'"),
+        ] {
+            let mut all = vec!["https://e.com"];
+            all.extend_from_slice(argv);
+            assert_eq!(config(&all).unwrap_err(), err, "{argv:?}");
+        }
     }
 
     #[test]

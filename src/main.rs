@@ -1,10 +1,11 @@
 //! mcp-remote: lets a stdio-only MCP client use a remote MCP server. `main` parses the command
-//! line, sets up logging, runs the proxy, and is the only place that prints errors and picks the
-//! exit code.
+//! line, sets up logging, runs the proxy (or a one-shot command, or a sign-in chore), and is the
+//! only place that prints errors and picks the exit code.
 
 #![forbid(unsafe_code)]
 
 mod cli;
+mod client;
 mod egress;
 mod endpoint;
 mod error;
@@ -44,10 +45,18 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    init_logging(cfg.verbosity);
+    init_logging(cfg.verbosity, cfg.command.is_one_shot());
     log::debug!("{cfg:#?}");
     if cfg.enable_proxy_flag {
         log::debug!("--enable-proxy has no effect: proxies from the environment are always used (--no-proxy turns them off)");
+    }
+    if cfg.command.is_one_shot()
+        || matches!(
+            cfg.command,
+            cli::Command::ClientInfo | cli::Command::DeleteClient
+        )
+    {
+        return one_shot(cfg);
     }
     if cfg.command != cli::Command::Proxy {
         return sign_in_command(&cfg);
@@ -55,6 +64,27 @@ fn main() -> ExitCode {
     let proxy = Arc::new(proxy::Proxy::new(cfg, out::Out::stdout()));
     match proxy.run(std::io::stdin().lock()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// `--list-tools`, `--call` and the other MCP commands (one exchange through the proxy), or
+/// `--client-info` / `--delete-client`; then exit.
+fn one_shot(cfg: Config) -> ExitCode {
+    use std::io::IsTerminal;
+    let stdout = std::io::stdout();
+    let tty = stdout.is_terminal();
+    let mut lock = stdout.lock();
+    let mut out = client::Output { w: &mut lock, tty };
+    let result = if cfg.command.is_one_shot() {
+        client::run(cfg, &mut out)
+    } else {
+        client::manage(cfg, &mut out)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): a normal end.
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
 }
@@ -86,7 +116,7 @@ fn sign_in_command(cfg: &Config) -> ExitCode {
             }
             Err(e) => fail(&Error::Protocol(e)),
         },
-        cli::Command::AuthStatus | cli::Command::Proxy => print_stdout(&auth.status()),
+        _ => print_stdout(&auth.status()),
     }
 }
 
@@ -110,11 +140,14 @@ fn fail(e: &Error) -> ExitCode {
     }
 }
 
-fn init_logging(v: Verbosity) {
-    let default = match v {
-        Verbosity::Silent => "error",
-        Verbosity::Normal => "warn,mcp_remote=info",
-        Verbosity::Debug => "warn,mcp_remote=debug",
+/// One-shot commands report every failure themselves, so the proxy's own warnings are left out
+/// of their default log.
+fn init_logging(v: Verbosity, one_shot: bool) {
+    let default = match (v, one_shot) {
+        (Verbosity::Silent, _) => "error",
+        (Verbosity::Normal, false) => "warn,mcp_remote=info",
+        (Verbosity::Normal, true) => "warn,mcp_remote=info,mcp_remote::proxy=error",
+        (Verbosity::Debug, _) => "warn,mcp_remote=debug",
     };
     let mut b = env_logger::Builder::new();
     match std::env::var("RUST_LOG") {

@@ -520,3 +520,63 @@ pub fn connected(server: &Server, args: &[&str]) -> Proxy {
     });
     p
 }
+
+/// What a one-shot run of the binary left behind.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+/// Runs `cmd` with stdin closed and waits (bounded by [`WAIT`]) for it to exit.
+pub fn run_bounded(mut cmd: Command) -> Ran {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mcp-remote");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut s);
+        s
+    });
+    let err = thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut s);
+        s
+    });
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if start.elapsed() > WAIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            let e = err.join().unwrap_or_default();
+            panic!(
+                "mcp-remote did not exit within {WAIT:?}; stderr:\n{}",
+                String::from_utf8_lossy(&e)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Ran {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into(),
+        took: start.elapsed(),
+    }
+}
+
+/// Runs the binary against `url` with `args` (see [`run_bounded`]).
+pub fn run_once(url: &str, args: &[&str]) -> Ran {
+    let mut all = vec![url];
+    all.extend_from_slice(args);
+    run_bounded(command(&all))
+}
