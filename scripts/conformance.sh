@@ -16,15 +16,33 @@
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1
 
-# Scenarios to run by default (see `conformance list --client`). The driver also knows
-# elicitation-sep1034-client-defaults and json-schema-2020-12-preservation (pass them as arguments).
-# 2026-07-28 ones (request-metadata, http-standard-headers, ...) can be added here; they may need
-# --spec-version/--requirements arguments on the runner and new actions in conformance_driver.py.
-SCENARIOS=(
-  initialize
-  tools_call
-  sse-retry
+# Scenarios to run by default (see `conformance list --client`); an entry may carry runner
+# arguments after `|`. The driver also knows json-schema-2020-12-preservation (pass it as an argument).
+# The client scenarios of the suite's 2025-11-25 requirement set (plus the 2025-03-26 back-compat
+# ones), run at that wire with a 2025-era host, then the 2026-07-28 requirement set at its wire
+# with a 2026-era host (conformance_driver.py picks the host's era from the version).
+AUTH_2025=(
+  auth/metadata-default auth/metadata-var1 auth/metadata-var2 auth/metadata-var3 auth/basic-cimd
+  auth/scope-from-www-authenticate auth/scope-from-scopes-supported auth/scope-omitted-when-undefined
+  auth/scope-step-up auth/scope-retry-limit
+  auth/token-endpoint-auth-basic auth/token-endpoint-auth-post auth/token-endpoint-auth-none
+  auth/pre-registration
 )
+AUTH_2026=(
+  auth/resource-mismatch auth/offline-access-scope auth/offline-access-not-supported
+  auth/authorization-server-migration
+  auth/iss-supported auth/iss-not-advertised auth/iss-supported-missing auth/iss-wrong-issuer
+  auth/iss-unexpected auth/iss-normalized auth/metadata-issuer-mismatch
+)
+SCENARIOS=(
+  initialize tools_call sse-retry elicitation-sep1034-client-defaults
+  "${AUTH_2025[@]}"
+  auth/2025-03-26-oauth-metadata-backcompat auth/2025-03-26-oauth-endpoint-fallback
+)
+for s in tools_call request-metadata http-standard-headers http-custom-headers http-invalid-tool-headers \
+  sep-2322-client-request-state json-schema-ref-no-deref "${AUTH_2025[@]}" "${AUTH_2026[@]}"; do
+  SCENARIOS+=("$s|--spec-version 2026-07-28")
+done
 CONFORMANCE_VERSION=0.2.0-alpha.12
 NODE_MAJOR=22
 TIMEOUT_MS=30000
