@@ -167,6 +167,9 @@ def browser(url: str) -> int:
     return 0
 
 
+STORES: list[str] = []  # token stores made for this run, removed at exit
+
+
 def auth_args(scenario: str) -> tuple[list[str], dict[str, str]]:
     """Proxy arguments and environment for an auth scenario: a fresh token store, this script as
     the browser, and the client the scenario asks for."""
@@ -174,6 +177,7 @@ def auth_args(scenario: str) -> tuple[list[str], dict[str, str]]:
         return [], {}
     import tempfile
     store = tempfile.mkdtemp(prefix="mcp-remote-conformance-")
+    STORES.append(store)
     args = ["--config-dir", store]
     ctx = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
     if scenario == "auth/pre-registration" and ctx.get("client_id"):
@@ -225,6 +229,9 @@ def main() -> int:
         problems.append(str(e))
     finally:
         rc, secs = h.close(timeout=5)
+        import shutil
+        for store in STORES:
+            shutil.rmtree(store, ignore_errors=True)
         log(f"proxy exit code {rc} after {secs:.2f}s")
     if rc != 0:
         problems.append(f"proxy exit code {rc} ({secs:.2f}s after stdin EOF)")

@@ -1078,6 +1078,7 @@ mod tests {
             err.starts_with("--header-file: ") && err.contains("line 1"),
             "{err}"
         );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

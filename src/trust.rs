@@ -182,6 +182,7 @@ mod tests {
         assert!(read_pem(&dir.join("missing.pem"))
             .unwrap_err()
             .starts_with("cannot read"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

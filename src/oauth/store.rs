@@ -280,14 +280,30 @@ impl Client {
 mod tests {
     use super::*;
 
-    fn root() -> PathBuf {
+    /// A fresh directory, removed when the test ends.
+    struct Root(PathBuf);
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    impl std::ops::Deref for Root {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    fn root() -> Root {
         let d = std::env::temp_dir().join(format!(
             "mcp-remote-store-{}-{}",
             std::process::id(),
             nanos()
         ));
         fs::create_dir_all(&d).unwrap();
-        d
+        Root(d)
     }
 
     #[test]
@@ -302,7 +318,8 @@ mod tests {
 
     #[test]
     fn round_trip_with_private_modes() {
-        let s = Store::new(&root(), "https://e.com/mcp");
+        let r = root();
+        let s = Store::new(&r, "https://e.com/mcp");
         assert_eq!(s.load("tokens.json").unwrap(), None);
         let t = Tokens {
             issuer: "https://a".into(),
@@ -340,7 +357,8 @@ mod tests {
 
     #[test]
     fn corrupt_and_future_files_are_reported_not_fatal() {
-        let s = Store::new(&root(), "u");
+        let r = root();
+        let s = Store::new(&r, "u");
         fs::create_dir_all(s.dir()).unwrap();
         fs::write(s.dir().join("tokens.json"), b"{\"access_tok").unwrap();
         assert!(s.load("tokens.json").unwrap_err().contains("corrupt"));
@@ -352,7 +370,8 @@ mod tests {
 
     #[test]
     fn lock_is_exclusive_and_bounded() {
-        let s = Store::new(&root(), "u");
+        let r = root();
+        let s = Store::new(&r, "u");
         let held = s
             .lock(Instant::now() + Duration::from_secs(1), &|| true)
             .unwrap();

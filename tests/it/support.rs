@@ -276,7 +276,9 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// A fresh empty directory under the system temp dir.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let d = std::env::temp_dir().join(format!("mcp-remote-it-{}-{tag}-{n}", std::process::id()));
+    // Under target/, so test runs leave nothing in the system temp directory.
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("it-{}-{tag}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     d
