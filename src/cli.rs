@@ -85,6 +85,9 @@ pub enum Command {
     ClientInfo,
     /// `--delete-client`: RFC 7592 DELETE of the stored registration, then the local state.
     DeleteClient,
+    /// `--update-client key=value,...`: RFC 7592 PUT of the stored registration's metadata with
+    /// those fields changed.
+    UpdateClient(String),
 }
 
 impl Command {
@@ -254,6 +257,11 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
             }
             Long("delete-client") => {
                 set_command(&mut args, Command::DeleteClient, "--delete-client")?
+            }
+            Long("update-client") => {
+                let fields = string(&mut p, "--update-client")?;
+                let c = Command::UpdateClient(fields);
+                set_command(&mut args, c, "--update-client")?
             }
             Long("server-url") => {
                 let url = string(&mut p, "--server-url")?;
@@ -488,10 +496,12 @@ impl Config {
             }
         }
         let one_shot = args.command.is_one_shot();
-        if args.json && !(one_shot || args.command == Command::ClientInfo) {
+        let json_ok =
+            one_shot || matches!(args.command, Command::ClientInfo | Command::UpdateClient(_));
+        if args.json && !json_ok {
             return Err(usage(
                 "--json",
-                "only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping or --client-info".into(),
+                "only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping, --client-info or --update-client".into(),
             ));
         }
         let timeout = match &args.timeout {
@@ -520,6 +530,9 @@ impl Config {
                 crate::client::check_arguments(name, a)
                     .and_then(|()| crate::client::prompt_arguments(a).map(drop))
                     .map_err(|m| usage("--get-prompt", m))?;
+            }
+            Command::UpdateClient(fields) => {
+                crate::client::parse_updates(fields).map_err(|m| usage("--update-client", m))?;
             }
             Command::ReadResource(uri) if uri.trim().is_empty() => {
                 return Err(usage("--read-resource", "the URI is empty".into()));
@@ -767,6 +780,12 @@ SIGN-IN COMMANDS (run once, then exit):
                      --get-client-info; --json for JSON).
     --delete-client  Delete the stored registration at the authorization server (RFC 7592,
                      with its registration access token), then this server's stored state.
+    --update-client <key=value,...>
+                     Change the stored registration at the authorization server (RFC 7592:
+                     read its metadata, PUT it back with these fields changed), then store
+                     what it answers. Values are JSON where they look like it ([...], {...},
+                     \"...\", numbers, true, false), else text; null removes a field, e.g.
+                     --update-client 'client_name=My laptop,contacts=[\"me@example.com\"]'.
 
 ONE-SHOT COMMANDS (connect, sign in if needed, run one MCP exchange, then exit; every flag
 above applies; output on stdout, progress and logs on stderr):
@@ -1126,6 +1145,10 @@ mod tests {
             (&["--ping"], Command::Ping),
             (&["--get-client-info"], Command::ClientInfo),
             (&["--delete-client"], Command::DeleteClient),
+            (
+                &["--update-client", "client_name=x"],
+                Command::UpdateClient("client_name=x".into()),
+            ),
         ] {
             let mut all = vec!["https://e.com"];
             all.extend_from_slice(argv);
@@ -1135,7 +1158,8 @@ mod tests {
             (&["--call", "t", "a=1", "{x"][..], "--call: give one JSON object or key=value pairs, not both"),
             (&["--raw", "{\"id\":1}"], "--raw: each message needs a \"method\" (a request or a notification)"),
             (&["--ping", "--login"], "--ping and --login cannot be combined: give one command"),
-            (&["--json"], "--json: only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping or --client-info"),
+            (&["--json"], "--json: only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping, --client-info or --update-client"),
+            (&["--update-client", "client_id=x"], "--update-client: client_id cannot be changed with --update-client"),
             (&["--timeout", "1s"], "--timeout: only goes with a one-shot command such as --list-tools or --call"),
             (&["--ping", "--timeout", "0"], "--timeout: must be more than 0"),
             (&["--get-prompt", "p", "bare"], "--get-prompt: \"bare\" is not key=value"),

@@ -10,8 +10,9 @@
 //! server log messages go to stderr. Formatting (tables, tool and prompt text) and the typing of
 //! `key=value` arguments by a tool's `inputSchema` are pure functions, tested below.
 //!
-//! `--client-info` and `--delete-client` ([`manage`]) work on the stored client registration
-//! instead: they show it (secrets redacted) or delete it with RFC 7592.
+//! `--client-info`, `--delete-client` and `--update-client` ([`manage`]) work on the stored
+//! client registration instead: they show it (secrets redacted), or delete or change it with
+//! RFC 7592.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -320,8 +321,8 @@ fn raw(host: &mut Host, text: &str, o: &Opts, out: &mut Output<'_>) -> Result<()
     Ok(())
 }
 
-/// How long `--delete-client` waits for the authorization server, and for a sign-in that holds
-/// the store.
+/// How long `--delete-client` and `--update-client` wait for the authorization server, and for
+/// a sign-in that holds the store.
 const MANAGE_WAIT: Duration = Duration::from_secs(30);
 
 /// The stored registration for the configured server, and its store.
@@ -385,24 +386,29 @@ pub fn client_text(view: &Value) -> String {
     out
 }
 
-/// `--client-info` and `--delete-client`: the stored registration (RFC 7591/7592).
+/// `--client-info`, `--delete-client` and `--update-client`: the stored registration (RFC
+/// 7591/7592).
 pub fn manage(mut cfg: Config, out: &mut Output<'_>) -> Result<(), Error> {
     let (store, c) = stored_client(&cfg)?;
     let view = client_view(&c);
-    if cfg.command == Command::ClientInfo {
-        let dir = store.dir().display().to_string();
-        let text = if cfg.json {
-            pretty(&json!({"client": view, "storage": dir}))
-        } else {
-            format!("{}storage: {dir}\n", client_text(&view))
-        };
-        out.w.write_all(text.as_bytes())?;
-        return Ok(());
-    }
+    let verb = match &cfg.command {
+        Command::ClientInfo => {
+            let dir = store.dir().display().to_string();
+            let text = if cfg.json {
+                pretty(&json!({"client": view, "storage": dir}))
+            } else {
+                format!("{}storage: {dir}\n", client_text(&view))
+            };
+            out.w.write_all(text.as_bytes())?;
+            return Ok(());
+        }
+        Command::UpdateClient(_) => "updated",
+        _ => "deleted",
+    };
     let (Some(uri), Some(token)) = (&c.registration_client_uri, &c.registration_access_token)
     else {
         return Err(Error::Protocol(format!(
-            "the registration of client {} cannot be deleted: the authorization server gave no registration_client_uri and registration access token (RFC 7592); --logout removes the local state",
+            "the registration of client {} cannot be {verb}: the authorization server gave no registration_client_uri and registration access token (RFC 7592); --logout removes the local state",
             c.client_id
         )));
     };
@@ -411,11 +417,15 @@ pub fn manage(mut cfg: Config, out: &mut Output<'_>) -> Result<(), Error> {
     // Only the registration access token goes to the registration endpoint: none of the
     // --header values meant for the MCP server.
     cfg.headers.clear();
-    let http = crate::http::Http::new(&cfg);
     let _held = store
         .lock(Instant::now() + MANAGE_WAIT, &|| true)
         .map_err(Error::Protocol)?;
     let bearer = format!("Bearer {}", token.expose());
+    if let Command::UpdateClient(fields) = &cfg.command {
+        let changes = parse_updates(fields).map_err(|m| usage("--update-client", m))?;
+        return update_client(&cfg, &store, &c, &changes, &bearer, out);
+    }
+    let http = crate::http::Http::new(&cfg);
     let extra = [
         ("Authorization", bearer.as_str()),
         ("Accept", "application/json"),
@@ -432,18 +442,7 @@ pub fn manage(mut cfg: Config, out: &mut Output<'_>) -> Result<(), Error> {
             "client {} was already gone at {} (HTTP {status})",
             c.client_id, c.issuer
         )?,
-        401 | 403 => {
-            return Err(Error::Protocol(format!(
-                "the authorization server refused to delete client {} (HTTP {status}): the registration access token is not accepted, or the client was deleted already; --logout removes the local state",
-                c.client_id
-            )))
-        }
-        _ => {
-            return Err(Error::Status {
-                status,
-                detail: format!("deleting client {} at {uri}", c.client_id),
-            })
-        }
+        _ => return Err(refused(&c, "delete", status, uri)),
     }
     store.remove_all().map_err(Error::Protocol)?;
     writeln!(
@@ -452,6 +451,243 @@ pub fn manage(mut cfg: Config, out: &mut Output<'_>) -> Result<(), Error> {
         store.dir().display()
     )?;
     Ok(())
+}
+
+/// An RFC 7592 request that the authorization server did not carry out, explained.
+fn refused(c: &StoredClient, action: &str, status: u16, uri: &str) -> Error {
+    match status {
+        401 | 403 => Error::Protocol(format!(
+            "the authorization server refused to {action} client {} (HTTP {status}): the registration access token is not accepted, or the client was deleted already; --logout removes the local state",
+            c.client_id
+        )),
+        404 | 410 => Error::Protocol(format!(
+            "the authorization server does not know client {} any more (HTTP {status}); --logout removes the local state, and the next sign-in registers again",
+            c.client_id
+        )),
+        _ => Error::Status {
+            status,
+            detail: format!("{action} client {} at {uri}", c.client_id),
+        },
+    }
+}
+
+/// Fields of a registration that only the authorization server sets (RFC 7592 section 2.2),
+/// or that the stored state depends on.
+const SERVER_FIELDS: [&str; 6] = [
+    "client_id",
+    "client_secret",
+    "registration_access_token",
+    "registration_client_uri",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+];
+
+/// RFC 7591 fields that hold lists: a single value given for one is a list of one.
+const LIST_FIELDS: [&str; 4] = ["redirect_uris", "grant_types", "response_types", "contacts"];
+
+/// Parses `--update-client key=value,...`: commas inside `[...]`, `{...}` or `"..."` do not
+/// split. Values are typed as [`type_value`] types an untyped argument; `null` removes a field.
+pub fn parse_updates(text: &str) -> Result<Vec<(String, Value)>, String> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    for part in split_top_level(text)? {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let (k, raw) = key_value(part).ok_or_else(|| format!("{part:?} is not key=value"))?;
+        if SERVER_FIELDS.contains(&k) {
+            return Err(format!("{k} cannot be changed with --update-client"));
+        }
+        if out.iter().any(|(have, _)| have == k) {
+            return Err(format!("{k} is given twice"));
+        }
+        let t = raw.trim();
+        let typed = if t.starts_with(['[', '{', '"']) {
+            serde_json::from_str::<Value>(t).map_err(|e| format!("{k}: not valid JSON: {e}"))?
+        } else {
+            type_value(raw, None)?
+        };
+        let v = match typed {
+            Value::String(s) if LIST_FIELDS.contains(&k) => json!([s]),
+            v => v,
+        };
+        out.push((k.to_string(), v));
+    }
+    if out.is_empty() {
+        return Err("give the fields to change as key=value,...".into());
+    }
+    Ok(out)
+}
+
+/// Splits on the commas that are outside brackets, braces and JSON strings.
+fn split_top_level(text: &str) -> Result<Vec<&str>, String> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if in_string {
+        return Err("unbalanced \" quote".into());
+    }
+    parts.push(&text[start..]);
+    Ok(parts)
+}
+
+/// RFC 7592: reads the registration's current metadata, PUTs it back with `changes` applied,
+/// and stores what the authorization server answers.
+fn update_client(
+    cfg: &Config,
+    store: &Store,
+    c: &StoredClient,
+    changes: &[(String, Value)],
+    bearer: &str,
+    out: &mut Output<'_>,
+) -> Result<(), Error> {
+    let uri = c.registration_client_uri.as_deref().unwrap_or_default();
+    let agent = crate::agent::for_url(cfg, uri, MANAGE_WAIT)?;
+    // The read is part of the update: its refusal is reported as the update's.
+    let current = registration_call(&agent, c, "update", uri, bearer, None)?;
+    let mut body = current;
+    for k in SERVER_FIELDS {
+        body.remove(k);
+    }
+    body.insert("client_id".into(), json!(c.client_id));
+    // A secret is sent back as the server issued it (RFC 7592 section 2.2), never changed.
+    if let Some(s) = &c.client_secret {
+        body.insert("client_secret".into(), json!(s.expose()));
+    }
+    for (k, v) in changes {
+        match v {
+            Value::Null => body.remove(k),
+            v => body.insert(k.clone(), v.clone()),
+        };
+    }
+    let answer = registration_call(&agent, c, "update", uri, bearer, Some(&body))?;
+    let (saved, updated) = merged_client(c, &answer)?;
+    store.save("client.json", &saved).map_err(Error::Protocol)?;
+    let view = client_view(&updated);
+    let changed: Vec<Value> = changes
+        .iter()
+        .map(|(k, _)| json!({"field": k, "value": answer.get(k).cloned().unwrap_or(Value::Null)}))
+        .collect();
+    let text = if cfg.json {
+        pretty(&json!({"client": view, "changed": changed}))
+    } else {
+        let mut t = format!(
+            "updated client {} at {}\n",
+            updated.client_id, updated.issuer
+        );
+        for (k, _) in changes {
+            let v = match answer.get(k) {
+                None | Some(Value::Null) => "(removed)".to_string(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            t.push_str(&format!("{k}: {v}\n"));
+        }
+        t.push_str(&format!(
+            "stored in {}\n",
+            store.dir().join("client.json").display()
+        ));
+        t
+    };
+    out.w.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// One RFC 7592 request: GET (read) without a body, PUT (update) with one. Returns the
+/// registration the server answers with.
+fn registration_call(
+    agent: &ureq::Agent,
+    c: &StoredClient,
+    action: &str,
+    uri: &str,
+    bearer: &str,
+    body: Option<&Map<String, Value>>,
+) -> Result<Map<String, Value>, Error> {
+    let sent = match body {
+        None => agent
+            .get(uri)
+            .header("Authorization", bearer)
+            .header("Accept", "application/json")
+            .call(),
+        Some(b) => agent
+            .put(uri)
+            .header("Authorization", bearer)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .send(Value::Object(b.clone()).to_string().as_bytes()),
+    };
+    let resp = sent.map_err(|e| Error::Transport(crate::http::describe(&e, uri)))?;
+    let status = resp.status().as_u16();
+    let bytes = crate::http::read_body(resp, 1 << 20)?;
+    let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    match (status, json) {
+        (200..=299, Some(Value::Object(m))) => Ok(m),
+        (200..=299, _) => Err(Error::Protocol(format!(
+            "the authorization server answered the {action} of client {} without a JSON object",
+            c.client_id
+        ))),
+        (400, Some(v)) if v.get("error").is_some() => {
+            let get = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            let why = crate::http::one_line(
+                format!("{}: {}", get("error"), get("error_description")).trim_end_matches(": "),
+                200,
+            );
+            Err(Error::Protocol(format!(
+                "the authorization server refused to {action} client {}: {why}",
+                c.client_id
+            )))
+        }
+        (status, _) => Err(refused(c, action, status, uri)),
+    }
+}
+
+/// The stored form of an updated registration: the server's answer, with what the store needs
+/// and the answer may leave out (issuer, redirect URI, secrets not reissued) kept from `old`.
+fn merged_client(
+    old: &StoredClient,
+    answer: &Map<String, Value>,
+) -> Result<(Value, StoredClient), Error> {
+    let mut v = Value::Object(answer.clone());
+    let keep = old.to_json();
+    for k in [
+        "client_id",
+        "client_secret",
+        "registration_access_token",
+        "registration_client_uri",
+        "token_endpoint_auth_method",
+    ] {
+        if v.get(k).is_none_or(Value::is_null) {
+            v[k] = keep[k].clone();
+        }
+    }
+    v["issuer"] = json!(old.issuer);
+    let uris: Vec<&str> = answer
+        .get("redirect_uris")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    v["redirect_uri"] = match &old.redirect_uri {
+        Some(r) if uris.is_empty() || uris.contains(&r.as_str()) => json!(r),
+        _ => json!(uris.first()),
+    };
+    let c = StoredClient::from_json(&v).ok_or_else(|| {
+        Error::Protocol("the authorization server answered the update without a client_id".into())
+    })?;
+    Ok((v, c))
 }
 
 /// The MCP host: the proxy's stdin pipe, its stdout channel and the thread that runs it.
@@ -1429,16 +1665,83 @@ mod tests {
     }
 
     #[test]
-    fn stored_clients_are_shown_without_secrets() {
-        let c = StoredClient {
+    fn update_fields_are_typed_and_checked() {
+        let got = parse_updates(
+            r#"client_name=My laptop, contacts=["a@x.org","b@x.org"],logo_uri=null,redirect_uris=http://127.0.0.1:5000/cb,n=3,o={"a":[1,2]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("client_name".to_string(), json!("My laptop")),
+                ("contacts".to_string(), json!(["a@x.org", "b@x.org"])),
+                ("logo_uri".to_string(), Value::Null),
+                (
+                    "redirect_uris".to_string(),
+                    json!(["http://127.0.0.1:5000/cb"])
+                ),
+                ("n".to_string(), json!(3)),
+                ("o".to_string(), json!({"a": [1, 2]})),
+            ]
+        );
+        assert_eq!(
+            parse_updates(r#"client_name="a, b""#).unwrap(),
+            vec![("client_name".to_string(), json!("a, b"))]
+        );
+        for (text, err) in [
+            ("", "give the fields to change as key=value,..."),
+            ("client_name", "\"client_name\" is not key=value"),
+            ("a=1,a=2", "a is given twice"),
+            (
+                "registration_access_token=x",
+                "registration_access_token cannot be changed with --update-client",
+            ),
+            ("client_name=\"open", "unbalanced \" quote"),
+        ] {
+            assert_eq!(parse_updates(text).unwrap_err(), err, "{text}");
+        }
+        assert!(parse_updates("contacts=[1,")
+            .unwrap_err()
+            .starts_with("contacts: not valid JSON"));
+    }
+
+    /// A stored confidential client with a registration access token.
+    fn stored(rat: &str, reg_uri: Option<&str>) -> StoredClient {
+        StoredClient {
             issuer: "https://as.example".into(),
             client_id: "c-1".into(),
             client_secret: Some(Secret::new("s3cret")),
             redirect_uri: Some("http://127.0.0.1:5000/callback".into()),
             auth_method: "client_secret_post".into(),
-            registration_access_token: Some(Secret::new("reg-t0ken")),
-            registration_client_uri: None,
-        };
+            registration_access_token: Some(Secret::new(rat)),
+            registration_client_uri: reg_uri.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_updated_registration_keeps_what_the_answer_leaves_out() {
+        let old = stored("rat-1", Some("https://as.example/reg/c-1"));
+        let answer = json!({"client_id": "c-1", "client_name": "new",
+            "registration_access_token": "rat-2",
+            "redirect_uris": ["http://127.0.0.1:6000/callback"]});
+        let (saved, c) = merged_client(&old, answer.as_object().unwrap()).unwrap();
+        assert_eq!(saved["client_name"], "new");
+        assert_eq!(c.registration_access_token, Some(Secret::new("rat-2")));
+        assert_eq!(c.client_secret, Some(Secret::new("s3cret")));
+        assert_eq!(
+            c.redirect_uri.as_deref(),
+            Some("http://127.0.0.1:6000/callback")
+        );
+        assert_eq!(
+            (c.issuer.as_str(), c.auth_method.as_str()),
+            ("https://as.example", "client_secret_post")
+        );
+        assert!(merged_client(&old, &Map::new()).is_ok());
+    }
+
+    #[test]
+    fn stored_clients_are_shown_without_secrets() {
+        let c = stored("reg-t0ken", None);
         let view = client_view(&c);
         let text = client_text(&view);
         assert!(!view.to_string().contains("s3cret") && !text.contains("reg-t0ken"));

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod agent;
 mod cli;
 mod client;
 mod egress;
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
     if cfg.command.is_one_shot()
         || matches!(
             cfg.command,
-            cli::Command::ClientInfo | cli::Command::DeleteClient
+            cli::Command::ClientInfo | cli::Command::DeleteClient | cli::Command::UpdateClient(_)
         )
     {
         return one_shot(cfg);
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
 }
 
 /// `--list-tools`, `--call` and the other MCP commands (one exchange through the proxy), or
-/// `--client-info` / `--delete-client`; then exit.
+/// `--client-info` / `--delete-client` / `--update-client`; then exit.
 fn one_shot(cfg: Config) -> ExitCode {
     use std::io::IsTerminal;
     let stdout = std::io::stdout();

@@ -2,6 +2,7 @@
 //! `--raw`, `--ping`) run by the real binary against a fake server: output on stdout, progress
 //! and errors on stderr, exit codes, and the session shut down with DELETE as the proxy does.
 
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -384,31 +385,79 @@ fn store_client(config: &std::path::Path, mcp_url: &str, reg_uri: &str) -> std::
     dir
 }
 
+/// A fake RFC 7592 registration endpoint for client-7: GET reads the registration, PUT replaces
+/// it (rotating the registration access token), DELETE removes it. While `status` is not 0, every
+/// request is answered with that status instead.
+fn registration_server(status: Arc<AtomicU16>) -> Server {
+    Server::start(move |req, resp| {
+        let s = status.load(Ordering::SeqCst);
+        if s != 0 {
+            return resp.status(s, "");
+        }
+        match req.method.as_str() {
+            "GET" => resp.json(&[], &json!({
+                "client_id": "client-7",
+                "client_secret": "cs-secretvalue",
+                "client_name": "mcp-remote",
+                "logo_uri": "https://logo.example/x.png",
+                "redirect_uris": ["http://127.0.0.1:5000/callback"],
+                "token_endpoint_auth_method": "client_secret_post",
+                "registration_access_token": "rat-secretvalue",
+                "registration_client_uri": format!("http://{}{}", req.header("host").unwrap_or_default(), req.path),
+                "client_id_issued_at": 1700000000,
+            })),
+            "PUT" => {
+                let mut v = req.json();
+                v["registration_access_token"] = json!("rat-rotated");
+                resp.json(&[], &v)
+            }
+            "DELETE" => resp.status(204, ""),
+            _ => resp.status(405, ""),
+        }
+    })
+}
+
+/// A stored client-7 for [`MCP`], registered at a fake registration endpoint.
+struct Managed {
+    status: Arc<AtomicU16>,
+    reg: Server,
+    reg_uri: String,
+    config: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+const MCP: &str = "https://mcp.example/mcp";
+
+fn managed(tag: &str, status: u16) -> Managed {
+    let status = Arc::new(AtomicU16::new(status));
+    let reg = registration_server(Arc::clone(&status));
+    let reg_uri = reg.url.replace("/mcp", "/register/client-7");
+    let config = temp_dir(tag);
+    let dir = store_client(&config, MCP, &reg_uri);
+    Managed {
+        status,
+        reg,
+        reg_uri,
+        config,
+        dir,
+    }
+}
+
+impl Managed {
+    /// Runs the binary for [`MCP`] with `args`, and a header meant for the MCP server only.
+    fn run(&self, args: &[&str]) -> Ran {
+        let mut all = args.to_vec();
+        let cfg = self.config.to_str().unwrap();
+        all.extend(["--config-dir", cfg, "--header", "X-Api-Key: for-mcp-only"]);
+        run_once(MCP, &all)
+    }
+}
+
 #[test]
 fn client_info_redacts_and_delete_client_uses_rfc_7592() {
-    let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(401));
-    let st = std::sync::Arc::clone(&status);
-    let reg = Server::start(move |_, resp| {
-        let s = st.load(std::sync::atomic::Ordering::SeqCst);
-        resp.status(s, "")
-    });
-    let reg_uri = reg.url.replace("/mcp", "/register/client-7");
-    let mcp = "https://mcp.example/mcp";
-    let config = temp_dir("manage");
-    let dir = store_client(&config, mcp, &reg_uri);
-    let cfg = config.to_str().unwrap();
-    let run = |flag: &str| {
-        run_once(
-            mcp,
-            &[
-                flag,
-                "--config-dir",
-                cfg,
-                "--header",
-                "X-Api-Key: for-mcp-only",
-            ],
-        )
-    };
+    let m = managed("manage", 401);
+    let (reg, dir) = (&m.reg, &m.dir);
+    let run = |flag: &str| m.run(&[flag]);
     let r = run("--client-info");
     ok(&r);
     assert!(r.stdout.contains("client_id: client-7\n"), "{}", r.stdout);
@@ -422,7 +471,7 @@ fn client_info_redacts_and_delete_client_uses_rfc_7592() {
     let r = run("--delete-client");
     failed(&r, 1, "refused to delete client client-7 (HTTP 401)");
     assert!(dir.join("client.json").exists());
-    status.store(204, std::sync::atomic::Ordering::SeqCst);
+    m.status.store(0, Ordering::SeqCst);
     let r = run("--delete-client");
     ok(&r);
     assert_eq!(
@@ -451,6 +500,96 @@ fn client_info_redacts_and_delete_client_uses_rfc_7592() {
         1,
         "no client registration is stored for https://mcp.example/mcp",
     );
+}
+
+#[test]
+fn update_client_puts_the_changed_metadata_and_stores_the_answer() {
+    let m = managed("update", 0);
+    let (reg, dir, status) = (&m.reg, &m.dir, &m.status);
+    let run = |fields: &str, more: &[&str]| {
+        let mut args = vec!["--update-client", fields];
+        args.extend_from_slice(more);
+        m.run(&args)
+    };
+    let fields = r#"client_name=My laptop,contacts=["me@example.com"],logo_uri=null"#;
+    let r = run(fields, &[]);
+    ok(&r);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "updated client client-7 at http://as.example\nclient_name: My laptop\ncontacts: [\"me@example.com\"]\nlogo_uri: (removed)\nstored in {}\n",
+            dir.join("client.json").display()
+        )
+    );
+    assert!(!r.stdout.contains("secretvalue") && !r.stderr.contains("secretvalue"));
+    let seen = reg.requests();
+    let methods: Vec<&str> = seen.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["GET", "PUT"]);
+    for r in &seen {
+        assert_eq!(r.path, "/register/client-7");
+        assert_eq!(r.header("authorization"), Some("Bearer rat-secretvalue"));
+        assert_eq!(r.header("x-api-key"), None);
+    }
+    // The current metadata, changed as asked, without the fields only the server sets.
+    let put = seen[1].json();
+    assert_eq!(
+        put,
+        json!({
+            "client_id": "client-7",
+            "client_secret": "cs-secretvalue",
+            "client_name": "My laptop",
+            "contacts": ["me@example.com"],
+            "redirect_uris": ["http://127.0.0.1:5000/callback"],
+            "token_endpoint_auth_method": "client_secret_post",
+        })
+    );
+    // What the server answered is stored, the rotated token included, and used next time.
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("client.json")).unwrap()).unwrap();
+    assert_eq!(stored["client_name"], "My laptop");
+    assert_eq!(stored["registration_access_token"], "rat-rotated");
+    assert_eq!(stored["registration_client_uri"], json!(m.reg_uri));
+    assert_eq!(stored["issuer"], "http://as.example");
+    let r = run("client_name=again", &["--json"]);
+    ok(&r);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v["changed"],
+        json!([{"field": "client_name", "value": "again"}])
+    );
+    assert_eq!(v["client"]["registration_access_token"], "(redacted)");
+    assert_eq!(
+        reg.requests()[2].header("authorization"),
+        Some("Bearer rat-rotated")
+    );
+    // Refusals and a client the server forgot: clear errors, nothing stored changes.
+    for (code, text) in [
+        (401, "refused to update client client-7 (HTTP 401): the registration access token is not accepted"),
+        (403, "refused to update client client-7 (HTTP 403)"),
+        (404, "does not know client client-7 any more (HTTP 404); --logout removes the local state"),
+    ] {
+        status.store(code, Ordering::SeqCst);
+        let r = run("client_name=x", &[]);
+        failed(&r, 1, text);
+        assert_eq!(r.stdout, "");
+    }
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("client.json")).unwrap()).unwrap();
+    assert_eq!(stored["client_name"], "again");
+    // A field only the server sets is refused before anything is sent.
+    let before = reg.requests().len();
+    let r = run("client_id=other", &[]);
+    failed(
+        &r,
+        2,
+        "--update-client: client_id cannot be changed with --update-client",
+    );
+    // Without a registration access token there is nothing to update with.
+    let client = json!({"version":1,"issuer":"http://as.example","client_id":"client-7"});
+    std::fs::write(dir.join("client.json"), client.to_string()).unwrap();
+    let r = run("client_name=x", &[]);
+    failed(&r, 1, "the registration of client client-7 cannot be updated: the authorization server gave no registration_client_uri and registration access token");
+    assert_eq!(reg.requests().len(), before);
 }
 
 #[test]
@@ -536,6 +675,7 @@ fn help_lists_every_one_shot_flag() {
         "--client-info",
         "--get-client-info",
         "--delete-client",
+        "--update-client",
     ] {
         assert!(r.stdout.contains(flag), "--help does not mention {flag}");
     }
