@@ -20,18 +20,37 @@ pub fn proxy_env(cfg: &Config) -> ProxyEnv {
     }
 }
 
-/// An agent for requests to `url` that each take at most `deadline`, all told.
-pub fn for_url(cfg: &Config, url: &str, deadline: Duration) -> Result<ureq::Agent, Error> {
-    let proxy = match proxy_env(cfg).proxy_for(url) {
-        Some(p) => Some(ureq::Proxy::new(p).map_err(|e| {
+/// The CA certificates this run trusts (see [`crate::trust`]).
+pub fn roots(cfg: &Config) -> ureq::tls::RootCerts {
+    crate::trust::roots(&cfg.ca_files, &|k| std::env::var(k).ok())
+}
+
+/// The proxy the environment names for `url`, parsed; `None` for a direct connection.
+pub fn proxy_for(cfg: &Config, url: &str) -> Result<Option<ureq::Proxy>, Error> {
+    match proxy_env(cfg).proxy_for(url) {
+        Some(p) => ureq::Proxy::new(p).map(Some).map_err(|e| {
             Error::Transport(format!(
                 "the proxy {} from the environment is unusable: {e}",
                 redact_proxy(p)
             ))
-        })?),
-        None => None,
-    };
-    let roots = crate::trust::roots(&cfg.ca_files, &|k| std::env::var(k).ok());
+        }),
+        None => Ok(None),
+    }
+}
+
+/// An agent for requests to `url` that each take at most `deadline`, all told.
+pub fn for_url(cfg: &Config, url: &str, deadline: Duration) -> Result<ureq::Agent, Error> {
+    with_roots(cfg, url, deadline, roots(cfg))
+}
+
+/// [`for_url`] with the trust store given.
+pub fn with_roots(
+    cfg: &Config,
+    url: &str,
+    deadline: Duration,
+    roots: ureq::tls::RootCerts,
+) -> Result<ureq::Agent, Error> {
+    let proxy = proxy_for(cfg, url)?;
     Ok(ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)

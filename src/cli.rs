@@ -88,6 +88,8 @@ pub enum Command {
     /// `--update-client key=value,...`: RFC 7592 PUT of the stored registration's metadata with
     /// those fields changed.
     UpdateClient(String),
+    /// `--doctor`: check the way to the server step by step and say what to fix.
+    Doctor,
 }
 
 impl Command {
@@ -263,6 +265,7 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
                 let c = Command::UpdateClient(fields);
                 set_command(&mut args, c, "--update-client")?
             }
+            Long("doctor") => set_command(&mut args, Command::Doctor, "--doctor")?,
             Long("server-url") => {
                 let url = string(&mut p, "--server-url")?;
                 if args.url.replace(url).is_some() {
@@ -504,20 +507,20 @@ impl Config {
                 "only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping, --client-info or --update-client".into(),
             ));
         }
-        let timeout = match &args.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(_) if !one_shot => {
-                return Err(usage(
+        let timeout =
+            match &args.timeout {
+                None => DEFAULT_TIMEOUT,
+                Some(_) if !(one_shot || args.command == Command::Doctor) => return Err(usage(
                     "--timeout",
-                    "only goes with a one-shot command such as --list-tools or --call".into(),
-                ))
-            }
-            Some(t) => match parse_duration(t) {
-                Ok(d) if !d.is_zero() => d,
-                Ok(_) => return Err(usage("--timeout", "must be more than 0".into())),
-                Err(m) => return Err(usage("--timeout", m)),
-            },
-        };
+                    "only goes with a one-shot command such as --list-tools or --call, or --doctor"
+                        .into(),
+                )),
+                Some(t) => match parse_duration(t) {
+                    Ok(d) if !d.is_zero() => d,
+                    Ok(_) => return Err(usage("--timeout", "must be more than 0".into())),
+                    Err(m) => return Err(usage("--timeout", m)),
+                },
+            };
         match &args.command {
             Command::Raw(text) => {
                 crate::client::check_raw(text).map_err(|m| usage("--raw", m))?;
@@ -786,6 +789,9 @@ SIGN-IN COMMANDS (run once, then exit):
                      what it answers. Values are JSON where they look like it ([...], {...},
                      \"...\", numbers, true, false), else text; null removes a field, e.g.
                      --update-client 'client_name=My laptop,contacts=[\"me@example.com\"]'.
+    --doctor         Check the way to the server step by step (proxy, DNS, TCP, TLS, HTTP,
+                     transport, sign-in metadata, stored tokens) and say what to fix first.
+                     Exits 0 when all is well, 1 otherwise. --timeout bounds each answer.
 
 ONE-SHOT COMMANDS (connect, sign in if needed, run one MCP exchange, then exit; every flag
 above applies; output on stdout, progress and logs on stderr):
@@ -1149,6 +1155,7 @@ mod tests {
                 &["--update-client", "client_name=x"],
                 Command::UpdateClient("client_name=x".into()),
             ),
+            (&["--doctor", "--timeout", "5s"], Command::Doctor),
         ] {
             let mut all = vec!["https://e.com"];
             all.extend_from_slice(argv);
@@ -1160,7 +1167,8 @@ mod tests {
             (&["--ping", "--login"], "--ping and --login cannot be combined: give one command"),
             (&["--json"], "--json: only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping, --client-info or --update-client"),
             (&["--update-client", "client_id=x"], "--update-client: client_id cannot be changed with --update-client"),
-            (&["--timeout", "1s"], "--timeout: only goes with a one-shot command such as --list-tools or --call"),
+            (&["--doctor", "--json"], "--json: only goes with --list-tools, --list-resources, --list-prompts, --call, --read-resource, --get-prompt, --raw, --ping, --client-info or --update-client"),
+            (&["--timeout", "1s"], "--timeout: only goes with a one-shot command such as --list-tools or --call, or --doctor"),
             (&["--ping", "--timeout", "0"], "--timeout: must be more than 0"),
             (&["--get-prompt", "p", "bare"], "--get-prompt: \"bare\" is not key=value"),
             (&["--server-url", "https://f.com"], "--server-url: the server URL is already given"),

@@ -32,7 +32,7 @@ use crate::proxy::Proxy;
 use crate::secret::Secret;
 
 /// The protocol version the host asks for; the proxy passes it through unchanged.
-const PROTOCOL_VERSION: &str = "2025-11-25";
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
 /// After a `--raw` notification: how long whatever the server sends is still printed.
 const RAW_NOTIFICATION_WAIT: Duration = Duration::from_secs(1);
 /// After stdin closes: how long the proxy may take to end the session.

@@ -7,6 +7,7 @@
 mod agent;
 mod cli;
 mod client;
+mod doctor;
 mod egress;
 mod endpoint;
 mod error;
@@ -54,7 +55,10 @@ fn main() -> ExitCode {
     if cfg.command.is_one_shot()
         || matches!(
             cfg.command,
-            cli::Command::ClientInfo | cli::Command::DeleteClient | cli::Command::UpdateClient(_)
+            cli::Command::ClientInfo
+                | cli::Command::DeleteClient
+                | cli::Command::UpdateClient(_)
+                | cli::Command::Doctor
         )
     {
         return one_shot(cfg);
@@ -69,8 +73,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--list-tools`, `--call` and the other MCP commands (one exchange through the proxy), or
-/// `--client-info` / `--delete-client` / `--update-client`; then exit.
+/// `--list-tools`, `--call` and the other MCP commands (one exchange through the proxy),
+/// `--client-info` / `--delete-client` / `--update-client`, or `--doctor`; then exit.
 fn one_shot(cfg: Config) -> ExitCode {
     use std::io::IsTerminal;
     let stdout = std::io::stdout();
@@ -79,6 +83,12 @@ fn one_shot(cfg: Config) -> ExitCode {
     let mut out = client::Output { w: &mut lock, tty };
     let result = if cfg.command.is_one_shot() {
         client::run(cfg, &mut out)
+    } else if cfg.command == cli::Command::Doctor {
+        // The doctor's own verdict has said what is wrong: a problem only sets the exit code.
+        match doctor::run(&cfg, out.w) {
+            Ok(false) => return ExitCode::FAILURE,
+            other => other.map(drop),
+        }
     } else {
         client::manage(cfg, &mut out)
     };

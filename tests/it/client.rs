@@ -369,8 +369,9 @@ fn a_call_that_takes_too_long_gives_up_at_the_timeout() {
     });
 }
 
-/// A stored registration for `mcp_url` under `config`, managed at `reg_uri`.
-fn store_client(config: &std::path::Path, mcp_url: &str, reg_uri: &str) -> std::path::PathBuf {
+/// A stored registration for `mcp_url` under `config`, managed at `reg_uri`, and a token (with
+/// no expiry) from its authorization server.
+pub fn store_client(config: &std::path::Path, mcp_url: &str, reg_uri: &str) -> std::path::PathBuf {
     use sha2::{Digest, Sha256};
     let hash: String = Sha256::digest(mcp_url.as_bytes())
         .iter()
@@ -676,6 +677,7 @@ fn help_lists_every_one_shot_flag() {
         "--get-client-info",
         "--delete-client",
         "--update-client",
+        "--doctor",
     ] {
         assert!(r.stdout.contains(flag), "--help does not mention {flag}");
     }
@@ -696,16 +698,7 @@ fn a_one_shot_command_signs_in_when_the_server_answers_401() {
                 &[],
                 &json!({"resource": format!("{me}/mcp"), "authorization_servers": [me]}),
             ),
-            "/.well-known/oauth-authorization-server" => resp.json(
-                &[],
-                &json!({
-                    "issuer": me,
-                    "authorization_endpoint": format!("{me}/authorize"),
-                    "token_endpoint": format!("{me}/token"),
-                    "registration_endpoint": format!("{me}/register"),
-                    "code_challenge_methods_supported": ["S256"],
-                }),
-            ),
+            "/.well-known/oauth-authorization-server" => resp.json(&[], &as_metadata(&me)),
             "/register" => resp.body(201, "application/json", &[], br#"{"client_id":"c-1"}"#),
             "/token" => resp.json(
                 &[],

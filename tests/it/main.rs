@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod core;
+mod doctor;
 mod era;
 mod legacy;
 mod net;

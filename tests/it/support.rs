@@ -260,6 +260,17 @@ impl Drop for Server {
     }
 }
 
+/// Authorization server metadata for issuer `me` that serves every endpoint itself.
+pub fn as_metadata(me: &str) -> Value {
+    json!({
+        "issuer": me,
+        "authorization_endpoint": format!("{me}/authorize"),
+        "token_endpoint": format!("{me}/token"),
+        "registration_endpoint": format!("{me}/register"),
+        "code_challenge_methods_supported": ["S256"],
+    })
+}
+
 /// The answer a plain well-behaved server gives to `initialize`.
 pub fn init_result(id: &Value) -> Value {
     json!({"jsonrpc":"2.0","id":id,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"1"}}})

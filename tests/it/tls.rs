@@ -14,13 +14,15 @@ use serde_json::json;
 
 use crate::support::*;
 
-struct TlsServer {
-    url: String,
-    ca_pem: PathBuf,
+/// An HTTPS server and the PEM file of the CA that signed its certificate.
+pub struct TlsServer {
+    pub url: String,
+    pub ca_pem: PathBuf,
 }
 
-/// An HTTPS MCP server on 127.0.0.1 for `localhost`, answering initialize.
-fn tls_server() -> TlsServer {
+/// An HTTPS MCP server on 127.0.0.1 for `localhost`, answering initialize (the doctor's tests
+/// use it too).
+pub fn tls_server() -> TlsServer {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
