@@ -3,7 +3,7 @@
 //! the user's headers on every request, and readable descriptions of transport failures.
 
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use ureq::http::Response;
@@ -26,14 +26,53 @@ pub struct Http {
 
 /// One agent for direct connections and one per proxy the environment names.
 struct Agents {
+    env: ProxyEnv,
+    settings: Settings,
+    /// For http:// targets: nothing to verify, so no certificates are loaded for them.
+    plain: AgentSet,
+    /// For https:// targets, built at the first one: reading the OS trust store costs a few
+    /// milliseconds and some memory that a loopback http server should not pay at start.
+    tls: OnceLock<AgentSet>,
+}
+
+struct AgentSet {
     direct: ureq::Agent,
     proxied: Vec<(String, ureq::Agent)>,
-    env: ProxyEnv,
+}
+
+/// What agents are built from.
+struct Settings {
+    connect_timeout: Duration,
+    ipv4_only: bool,
+    ca_files: Vec<std::path::PathBuf>,
+}
+
+impl AgentSet {
+    fn new(s: &Settings, env: &ProxyEnv, roots: Option<&ureq::tls::RootCerts>) -> AgentSet {
+        let mut proxied = Vec::new();
+        for url in env.proxies() {
+            match ureq::Proxy::new(&url) {
+                Ok(p) => proxied.push((url, agent(s, Some(p), roots))),
+                Err(e) => log::error!(
+                    "ignoring the proxy {} from the environment: {e}",
+                    redact_proxy(&url)
+                ),
+            }
+        }
+        AgentSet {
+            direct: agent(s, None, roots),
+            proxied,
+        }
+    }
 }
 
 /// An agent set up for MCP: no global timeout, no redirects, statuses as values, and the given
 /// proxy only (ureq would otherwise read the environment with rules of its own).
-fn agent(cfg: &Config, proxy: Option<ureq::Proxy>, roots: &ureq::tls::RootCerts) -> ureq::Agent {
+fn agent(
+    cfg: &Settings,
+    proxy: Option<ureq::Proxy>,
+    roots: Option<&ureq::tls::RootCerts>,
+) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -51,11 +90,12 @@ fn agent(cfg: &Config, proxy: Option<ureq::Proxy>, roots: &ureq::tls::RootCerts)
             ureq::config::IpFamily::Any
         })
         .proxy(proxy)
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(roots.clone())
+        .tls_config(match roots {
+            Some(r) => ureq::tls::TlsConfig::builder()
+                .root_certs(r.clone())
                 .build(),
-        )
+            None => ureq::tls::TlsConfig::default(),
+        })
         .build()
         .into()
 }
@@ -85,24 +125,19 @@ impl Http {
         } else {
             ProxyEnv::from_env(&|k| std::env::var(k).ok())
         };
-        let roots = crate::trust::roots(&cfg.ca_files, &|k| std::env::var(k).ok());
-        let mut proxied = Vec::new();
         for url in env.proxies() {
-            match ureq::Proxy::new(&url) {
-                Ok(p) => {
-                    log::debug!("proxy {} configured", redact_proxy(&url));
-                    proxied.push((url, agent(cfg, Some(p), &roots)));
-                }
-                Err(e) => log::error!(
-                    "ignoring the proxy {} from the environment: {e}",
-                    redact_proxy(&url)
-                ),
-            }
+            log::debug!("proxy {} configured", redact_proxy(&url));
         }
+        let settings = Settings {
+            connect_timeout: cfg.connect_timeout,
+            ipv4_only: cfg.ipv4_only,
+            ca_files: cfg.ca_files.clone(),
+        };
         let agents = Agents {
-            direct: agent(cfg, None, &roots),
-            proxied,
+            plain: AgentSet::new(&settings, &env, None),
+            tls: OnceLock::new(),
             env,
+            settings,
         };
         Http {
             agents: Arc::new(agents),
@@ -114,10 +149,21 @@ impl Http {
     /// The agent for `url`: through the proxy the environment names for it, or direct.
     fn agent(&self, url: &str) -> &ureq::Agent {
         let a = &self.agents;
+        let set = if url
+            .get(..6)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https:"))
+        {
+            a.tls.get_or_init(|| {
+                let roots = crate::trust::roots(&a.settings.ca_files, &|k| std::env::var(k).ok());
+                AgentSet::new(&a.settings, &a.env, Some(&roots))
+            })
+        } else {
+            &a.plain
+        };
         a.env
             .proxy_for(url)
-            .and_then(|p| a.proxied.iter().find(|(u, _)| u == p))
-            .map_or(&a.direct, |(_, agent)| agent)
+            .and_then(|p| set.proxied.iter().find(|(u, _)| u == p))
+            .map_or(&set.direct, |(_, agent)| agent)
     }
 
     /// Sets (or clears) the access token sent to the MCP server as `Authorization: Bearer`.
