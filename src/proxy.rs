@@ -5,6 +5,7 @@
 //! and the standalone GET stream. The legacy HTTP+SSE transport and the choice between the two
 //! live in [`legacy`].
 
+mod bridge;
 mod legacy;
 
 use std::collections::HashMap;
@@ -107,6 +108,9 @@ enum Posted {
     NotStreamable(String),
     /// sse-first switched to Streamable HTTP; nothing was answered or sent.
     NotLegacy,
+    /// The client's `initialize` was refused the way a 2026-07-28-only server refuses it;
+    /// nothing was answered (the bridge may take over).
+    Modern(String),
 }
 
 pub struct Proxy {
@@ -120,6 +124,12 @@ pub struct Proxy {
     link: Mutex<Link>,
     link_cv: Condvar,
     recover_lock: Mutex<()>,
+    /// Set when a 2025-era client is bridged to a 2026-07-28-only server.
+    bridge: Mutex<Option<bridge::Bridge>>,
+    /// Bridged requests as sent, to send again with the client's input (`input_required`).
+    bridge_bodies: Mutex<HashMap<Id, Vec<u8>>>,
+    /// Input requests the bridge asked the client, waiting for its answers.
+    asked: Mutex<HashMap<Id, mpsc::Sender<Vec<u8>>>>,
     /// The `x-mcp-header` annotations of each tool, from the `tools/list` results relayed.
     tool_headers: Mutex<HashMap<String, Vec<mcp_headers::ParamHeader>>>,
     /// When a message last went either way, for `--keep-alive`.
@@ -163,6 +173,9 @@ impl Proxy {
             recover_lock: Mutex::new(()),
             activity: Mutex::new(Instant::now()),
             tool_headers: Mutex::new(HashMap::new()),
+            bridge: Mutex::new(None),
+            bridge_bodies: Mutex::new(HashMap::new()),
+            asked: Mutex::new(HashMap::new()),
             turns: Turns::default(),
             internal_ids: AtomicU64::new(1),
             stopping,
@@ -275,6 +288,15 @@ impl Proxy {
                 return None;
             }
         };
+        if let Shape::Single(m) = &shape {
+            if m.kind() == Kind::Response {
+                if let Some(id) = &m.id {
+                    if self.bridge_answer(id, &line) {
+                        return None;
+                    }
+                }
+            }
+        }
         let mut keep = Vec::new();
         for m in shape.msgs() {
             match self.check_client_msg(&line, m) {
@@ -415,9 +437,25 @@ impl Proxy {
     }
 
     /// Sends one client message and sees that each of its requests is answered.
-    fn send_job(&self, job: Job, seq: Option<u64>) {
+    fn send_job(&self, mut job: Job, seq: Option<u64>) {
         let turn = seq.map(|s| self.turns.wait(s));
-        let initialize = job.method.as_deref() == Some("initialize");
+        if self.bridged() {
+            if let Ok(Shape::Single(m)) = jsonrpc::parse(&job.body) {
+                match self.bridge_message(&job.body, &m) {
+                    bridge::Bridged::Done => return,
+                    bridge::Bridged::Send(body, version) if !body.is_empty() => {
+                        if let (Some(id), Kind::Request) = (&m.id, m.kind()) {
+                            lock(&self.bridge_bodies).insert(id.clone(), body.clone());
+                        }
+                        job.headers = self.headers_of(&body);
+                        job.body = body;
+                        job.modern = Some(version).filter(|v| !v.is_empty());
+                    }
+                    bridge::Bridged::Send(..) => {}
+                }
+            }
+        }
+        let initialize = job.method.as_deref() == Some("initialize") && job.modern.is_none();
         if initialize {
             self.begin_session(&job.body);
         }
@@ -458,7 +496,7 @@ impl Proxy {
                 Posted::Accepted => Some(Route::Legacy),
                 // sse-first found a Streamable HTTP server; the route has switched.
                 Posted::NotLegacy => self.send(job, initialize, turn),
-                Posted::Failed | Posted::NotStreamable(_) => None,
+                Posted::Failed | Posted::NotStreamable(_) | Posted::Modern(_) => None,
             };
         }
         let probe = initialize && !choice.settled;
@@ -493,6 +531,18 @@ impl Proxy {
                     Posted::Accepted => Some(Route::Legacy),
                     _ => None,
                 }
+            }
+            Posted::Modern(why) => {
+                if initialize && self.bridge_start(job, &why) {
+                    self.settle(Route::Streamable);
+                    return Some(Route::Streamable);
+                }
+                self.fail_all(
+                    &job.requests,
+                    PROXY_ERROR,
+                    &format!("mcp-remote: server answered {why}"),
+                );
+                None
             }
             Posted::Failed | Posted::NotLegacy => None,
         }
@@ -587,6 +637,9 @@ impl Proxy {
         }
         if !(200..300).contains(&status) {
             let (detail, code) = http::error_detail(resp);
+            if opts.initialize && opts.may_recover && bridge::modern_refusal(status, code) {
+                return Posted::Modern(format!("HTTP {status}: {detail}"));
+            }
             if opts.probe && legacy::other_transport(status) {
                 let why = if detail.is_empty() {
                     format!("HTTP {status}")
@@ -793,9 +846,20 @@ impl Proxy {
                         );
                         return;
                     };
+                    let bridged_body = if self.bridged() {
+                        lock(&self.bridge_bodies).remove(id)
+                    } else {
+                        None
+                    };
                     match p.target {
                         Target::Capture(tx) => {
                             let _ = tx.send(buf.to_vec());
+                        }
+                        Target::Stdout if bridged_body.is_some() && input_required(buf, m) => {
+                            if let Some(body) = bridged_body {
+                                lock(&self.bridge_bodies).insert(id.clone(), body);
+                            }
+                            self.bridge_input_required(id, buf);
                         }
                         Target::Stdout => {
                             if p.method == "initialize" {
@@ -1419,7 +1483,7 @@ impl Proxy {
                 return;
             }
             *lock(&self.activity) = Instant::now();
-            if lock(&self.session).init.is_none() {
+            if lock(&self.session).init.is_none() || self.bridged() {
                 continue;
             }
             n += 1;
@@ -1497,6 +1561,14 @@ enum Pumped {
 fn ignore_event(ev: &sse::Event) -> bool {
     log::debug!("ignored an SSE event of type {:?}", ev.event);
     true
+}
+
+/// Whether a response's result says `"resultType": "input_required"`.
+fn input_required(buf: &[u8], m: &Msg) -> bool {
+    m.result
+        .clone()
+        .and_then(|r| jsonrpc::str_field(buf, r, "resultType"))
+        .is_some_and(|t| t == "input_required")
 }
 
 /// The `requestId` of a `notifications/cancelled`.

@@ -1,5 +1,6 @@
 //! The one integration-test crate: spawns the built binary against in-process tiny_http servers.
 
+mod bridge;
 mod cli;
 mod client;
 mod core;

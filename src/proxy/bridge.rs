@@ -1,0 +1,400 @@
+//! The bridge from a 2025-era client to a server that speaks only MCP 2026-07-28.
+//!
+//! Such a server refuses `initialize` with a modern JSON-RPC error. mcp-remote then asks it
+//! `server/discover` with the client's capabilities and info, answers the client's `initialize`
+//! itself from the discover result, and from then on stamps the 2026 `_meta` on every client
+//! request (which then goes out stateless, with the request metadata headers), answers `ping`,
+//! `logging/setLevel` and the subscription requests itself, and drops the notifications that no
+//! longer exist. An `input_required` result is turned into ordinary server-to-client requests to
+//! the client (elicitation, sampling, roots), whose answers are sent back with the same
+//! `requestState`, so the client sees one ordinary answer.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+/// Rounds of `input_required` a bridged request may take before it is answered with an error.
+const MAX_INPUT_ROUNDS: usize = 10;
+/// How long the client may take to answer one bridged input request.
+const INPUT_WAIT: Duration = Duration::from_secs(600);
+
+/// What the bridge keeps from the client's `initialize`.
+pub(super) struct Bridge {
+    version: String,
+    capabilities: Value,
+    client_info: Value,
+    log_level: Option<String>,
+}
+
+/// Whether an error answer to `initialize` says "this server speaks only the modern era".
+pub(super) fn modern_refusal(status: u16, code: Option<i64>) -> bool {
+    match code {
+        Some(-32022..=-32020) => true,
+        // Some modern-only servers do not know the method at all.
+        Some(-32601) => status == 404 || status == 400,
+        _ => false,
+    }
+}
+
+/// What a bridged client message becomes.
+pub(super) enum Bridged {
+    /// Answered here (the answer is already written) or dropped.
+    Done,
+    /// Send this body instead, as a modern request.
+    Send(Vec<u8>, String),
+}
+
+impl Proxy {
+    /// The host's `initialize` was refused by a modern-only server: discover it and answer the
+    /// host ourselves. Returns whether the bridge is up.
+    pub(super) fn bridge_start(&self, job: &Job, why: &str) -> bool {
+        let Some(host_id) = job.requests.first() else {
+            return false;
+        };
+        let init: Value = serde_json::from_slice(&job.body).unwrap_or(Value::Null);
+        let params = &init["params"];
+        let mut bridge = Bridge {
+            version: mcp_headers::MODERN.to_string(),
+            capabilities: params
+                .get("capabilities")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            client_info: params
+                .get("clientInfo")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            log_level: None,
+        };
+        log::info!("the server refused initialize ({why}); asking it server/discover");
+        let mut discovered = None;
+        for _attempt in 0..2 {
+            let reply = self.own_request(
+                "server/discover",
+                json!({"_meta": bridge.meta()}),
+                &bridge.version,
+            );
+            match reply {
+                Some(r) if r.get("result").is_some() => {
+                    discovered = Some(r["result"].clone());
+                    break;
+                }
+                Some(r) if r["error"]["code"] == -32022 => {
+                    let supported = r["error"]["data"]["supported"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let pick = supported
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .filter(|v| mcp_headers::is_modern(v) && *v != bridge.version)
+                        .max()
+                        .map(str::to_string);
+                    match pick {
+                        Some(v) => bridge.version = v,
+                        None => break,
+                    }
+                }
+                _ => break,
+            }
+        }
+        let Some(d) = discovered else {
+            log::warn!("server/discover failed too; the server's refusal stands");
+            return false;
+        };
+        let server_info = d
+            .get("serverInfo")
+            .or_else(|| {
+                d.get("_meta")
+                    .and_then(|m| m.get("io.modelcontextprotocol/serverInfo"))
+            })
+            .cloned()
+            .unwrap_or_else(|| json!({"name": "remote MCP server", "version": ""}));
+        let requested = params
+            .get("protocolVersion")
+            .cloned()
+            .unwrap_or_else(|| json!("2025-11-25"));
+        let mut result = json!({
+            "protocolVersion": requested,
+            "capabilities": d.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+            "serverInfo": server_info,
+        });
+        if let Some(i) = d.get("instructions") {
+            result["instructions"] = i.clone();
+        }
+        log::info!(
+            "connected: bridging this 2025-era client to a {} server (initialize answered here)",
+            bridge.version
+        );
+        *lock(&self.bridge) = Some(bridge);
+        if lock(&self.pending).remove(host_id).is_some() {
+            let answer = json!({"jsonrpc": "2.0", "id": host_id.to_value(), "result": result});
+            self.write(answer.to_string().as_bytes());
+        }
+        true
+    }
+
+    /// Whether the bridge is up.
+    pub(super) fn bridged(&self) -> bool {
+        lock(&self.bridge).is_some()
+    }
+
+    /// Translates one client message for a modern-only server (the bridge is up).
+    pub(super) fn bridge_message(&self, body: &[u8], m: &Msg) -> Bridged {
+        let method = m.method.as_deref().unwrap_or("");
+        let reply_here = |result: Value| {
+            if let Some(id) = &m.id {
+                if lock(&self.pending).remove(id).is_some() {
+                    let answer = json!({"jsonrpc": "2.0", "id": id.to_value(), "result": result});
+                    self.write(answer.to_string().as_bytes());
+                }
+            }
+            Bridged::Done
+        };
+        match (m.kind(), method) {
+            (Kind::Request, "ping" | "resources/subscribe" | "resources/unsubscribe") => {
+                reply_here(json!({}))
+            }
+            (Kind::Request, "logging/setLevel") => {
+                let level = m
+                    .params
+                    .clone()
+                    .and_then(|p| jsonrpc::str_field(body, p, "level"));
+                if let Some(b) = lock(&self.bridge).as_mut() {
+                    b.log_level = level;
+                }
+                reply_here(json!({}))
+            }
+            (Kind::Request, "initialize") => {
+                // A repeated initialize: the discover answer still stands; ask again.
+                Bridged::Send(Vec::new(), String::new())
+            }
+            (
+                Kind::Notification,
+                "notifications/initialized" | "notifications/roots/list_changed",
+            ) => Bridged::Done,
+            (Kind::Request | Kind::Notification, _) => {
+                let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
+                    return Bridged::Done;
+                };
+                let guard = lock(&self.bridge);
+                let Some(b) = guard.as_ref() else {
+                    return Bridged::Done;
+                };
+                let meta = b.meta();
+                let version = b.version.clone();
+                drop(guard);
+                if !v.get("params").is_some_and(Value::is_object) {
+                    v["params"] = json!({});
+                }
+                let params = &mut v["params"];
+                if !params.get("_meta").is_some_and(Value::is_object) {
+                    params["_meta"] = json!({});
+                }
+                if let (Some(have), Some(add)) = (params["_meta"].as_object_mut(), meta.as_object())
+                {
+                    for (k, val) in add {
+                        have.entry(k.clone()).or_insert_with(|| val.clone());
+                    }
+                }
+                Bridged::Send(
+                    serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec()),
+                    version,
+                )
+            }
+            _ => Bridged::Send(body.to_vec(), String::new()),
+        }
+    }
+
+    /// An `input_required` answer to a bridged request: asks the client each question as an
+    /// ordinary server-to-client request, then sends the request again with the answers and the
+    /// same `requestState`, until the server answers for good. The client gets that answer
+    /// under its own id.
+    pub(super) fn bridge_input_required(&self, host_id: &Id, first: &[u8]) {
+        let original = lock(&self.bridge_bodies).remove(host_id);
+        let Some(original) = original else {
+            self.write_error(
+                host_id,
+                "the server asked for input on a request mcp-remote cannot repeat",
+            );
+            return;
+        };
+        let Ok(orig) = serde_json::from_slice::<Value>(&original) else {
+            return;
+        };
+        let method = orig["method"].as_str().unwrap_or("").to_string();
+        let mut reply: Value = serde_json::from_slice(first).unwrap_or(Value::Null);
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let result = &reply["result"];
+            if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+                let mut answer = reply.clone();
+                answer["id"] = host_id.to_value();
+                if let Some(r) = answer.get_mut("result").and_then(Value::as_object_mut) {
+                    r.remove("resultType");
+                }
+                self.write(answer.to_string().as_bytes());
+                return;
+            }
+            let mut answers = serde_json::Map::new();
+            for (key, req) in result["inputRequests"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+            {
+                match self.ask_client(&req) {
+                    Ok(a) => {
+                        answers.insert(key, a);
+                    }
+                    Err(e) => {
+                        self.write_error(host_id, &e);
+                        return;
+                    }
+                }
+            }
+            let mut params = orig["params"].clone();
+            params["inputResponses"] = Value::Object(answers);
+            if let Some(state) = result.get("requestState") {
+                params["requestState"] = state.clone();
+            }
+            let version = lock(&self.bridge)
+                .as_ref()
+                .map(|b| b.version.clone())
+                .unwrap_or_default();
+            match self.own_request(&method, params, &version) {
+                Some(r) => reply = r,
+                None => {
+                    self.write_error(
+                        host_id,
+                        "the server did not answer the request sent again with the client's input",
+                    );
+                    return;
+                }
+            }
+        }
+        self.write_error(
+            host_id,
+            "the server kept asking for input (more than 10 rounds)",
+        );
+    }
+
+    /// Sends one input request to the client and waits (bounded) for its answer.
+    fn ask_client(&self, req: &Value) -> Result<Value, String> {
+        let method = req["method"].as_str().unwrap_or("");
+        let declared = lock(&self.bridge).as_ref().is_some_and(|b| match method {
+            "elicitation/create" => b.capabilities.get("elicitation").is_some(),
+            "sampling/createMessage" => b.capabilities.get("sampling").is_some(),
+            "roots/list" => b.capabilities.get("roots").is_some(),
+            _ => false,
+        });
+        if !declared {
+            return Err(format!(
+                "the remote server asked for {method:?}, which this client did not declare"
+            ));
+        }
+        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
+        let id = Id::string(&format!("mcp-remote-input-{n}"));
+        let (tx, rx) = mpsc::channel();
+        lock(&self.asked).insert(id.clone(), tx);
+        let mut ask = json!({"jsonrpc": "2.0", "id": id.to_value(), "method": method});
+        if let Some(p) = req.get("params") {
+            ask["params"] = p.clone();
+        }
+        self.write(ask.to_string().as_bytes());
+        let got = rx.recv_timeout(INPUT_WAIT);
+        lock(&self.asked).remove(&id);
+        let answer: Value = got
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("the client did not answer {method} in time"))?;
+        match answer.get("result") {
+            Some(r) => Ok(r.clone()),
+            None => Err(format!(
+                "the client refused {method}: {}",
+                answer["error"]["message"].as_str().unwrap_or("error")
+            )),
+        }
+    }
+
+    /// A client response to one of our input requests: hands it to the waiting bridge.
+    pub(super) fn bridge_answer(&self, id: &Id, body: &[u8]) -> bool {
+        match lock(&self.asked).get(id) {
+            Some(tx) => {
+                let _ = tx.send(body.to_vec());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends a request of mcp-remote's own to a modern server and returns the answer.
+    fn own_request(&self, method: &str, params: Value, version: &str) -> Option<Value> {
+        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
+        let id = Id::string(&format!("mcp-remote-own-{n}"));
+        let body =
+            json!({"jsonrpc": "2.0", "id": id.to_value(), "method": method, "params": params});
+        let body = serde_json::to_vec(&body).ok()?;
+        let (tx, rx) = mpsc::channel();
+        lock(&self.pending).insert(
+            id.clone(),
+            Pending {
+                target: Target::Capture(tx),
+                method: method.to_string(),
+                cancelled: false,
+                sent_in: None,
+            },
+        );
+        let headers = self.headers_of(&body);
+        let opts = PostOpts {
+            initialize: false,
+            may_recover: false,
+            turn: None,
+            probe: false,
+            auth_tries: 0,
+            headers: &headers,
+            modern: Some(version),
+            header_retried: false,
+        };
+        self.exchange(&body, std::slice::from_ref(&id), opts);
+        lock(&self.pending).remove(&id);
+        rx.try_recv()
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    fn write_error(&self, id: &Id, why: &str) {
+        self.write(&jsonrpc::error_response(
+            id,
+            PROXY_ERROR,
+            &format!("mcp-remote: {why}"),
+        ));
+    }
+}
+
+impl Bridge {
+    /// The 2026 `_meta` keys, from the client's `initialize`.
+    fn meta(&self) -> Value {
+        let mut m = json!({
+            "io.modelcontextprotocol/protocolVersion": self.version,
+            "io.modelcontextprotocol/clientCapabilities": self.capabilities,
+            "io.modelcontextprotocol/clientInfo": self.client_info,
+        });
+        if let Some(level) = &self.log_level {
+            m["io.modelcontextprotocol/logLevel"] = json!(level);
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modern_refusals_are_recognized() {
+        assert!(modern_refusal(400, Some(-32022)));
+        assert!(modern_refusal(400, Some(-32020)));
+        assert!(modern_refusal(404, Some(-32601)));
+        assert!(!modern_refusal(400, Some(-32600)));
+        assert!(!modern_refusal(400, None));
+        assert!(!modern_refusal(500, Some(-32603)));
+    }
+}

@@ -1,0 +1,187 @@
+//! A 2025-era client (one that sends `initialize`) against a server that speaks only
+//! 2026-07-28: initialize answered from `server/discover`, `_meta` stamped on every request,
+//! `ping` answered locally, and `input_required` turned into an elicitation and back.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const V: &str = "2026-07-28";
+
+/// A strict modern-only server: every request needs the version header and `_meta`.
+fn modern_only() -> Server {
+    Server::start(|req, resp| {
+        let body = req.json();
+        let meta = &body["params"]["_meta"];
+        if req.method != "POST" {
+            return resp.status(405, "");
+        }
+        if body.get("id").is_none() {
+            return resp.accepted();
+        }
+        let refuse = |resp: &mut Resp, code: i64, msg: &str| {
+            let e = json!({"jsonrpc":"2.0","id":null,"error":{"code":code,"message":msg,"data":{"supported":[V]}}});
+            resp.body(400, "application/json", &[], e.to_string().as_bytes())
+        };
+        if meta["io.modelcontextprotocol/protocolVersion"] != V
+            || req.header("mcp-protocol-version") != Some(V)
+        {
+            return refuse(
+                resp,
+                -32022,
+                "unsupported protocol version (this server speaks only 2026-07-28)",
+            );
+        }
+        if !meta["io.modelcontextprotocol/clientCapabilities"].is_object() {
+            return refuse(resp, -32602, "missing clientCapabilities");
+        }
+        let id = body["id"].clone();
+        let result = match req.rpc_method().as_str() {
+            "server/discover" => json!({"supportedVersions":[V],"capabilities":{"tools":{"listChanged":true}},
+                "resultType":"complete","_meta":{"io.modelcontextprotocol/serverInfo":{"name":"modern-only","version":"9"}}}),
+            "tools/list" => json!({"tools":[{"name":"confirm","inputSchema":{"type":"object"}}],"resultType":"complete"}),
+            "tools/call" => {
+                let p = &body["params"];
+                match (&p["inputResponses"]["q1"], &p["requestState"]) {
+                    (Value::Null, _) => json!({"resultType":"input_required","requestState":"state-\u{1F600}-xyz",
+                        "inputRequests":{"q1":{"method":"elicitation/create","params":{"message":"Deploy?","requestedSchema":{"type":"object"}}}}}),
+                    (answer, state) if state == "state-\u{1F600}-xyz" => {
+                        json!({"resultType":"complete","content":[{"type":"text","text":format!("confirmed: {}", answer["action"].as_str().unwrap_or("?"))}]})
+                    }
+                    _ => json!({"resultType":"complete","content":[{"type":"text","text":"state lost"}],"isError":true}),
+                }
+            }
+            other => return resp.body(404, "application/json", &[], json!({"jsonrpc":"2.0","id":id,"error":{"code":-32601,"message":format!("no {other}")}}).to_string().as_bytes()),
+        };
+        resp.json(&[], &json!({"jsonrpc":"2.0","id":id,"result":result}))
+    })
+}
+
+fn legacy_initialize() -> String {
+    json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",
+        "capabilities":{"elicitation":{}},"clientInfo":{"name":"legacy-host","version":"1"}}})
+    .to_string()
+}
+
+#[test]
+fn a_legacy_client_is_bridged_to_a_modern_only_server() {
+    let server = modern_only();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    let init = p.recv_response(&json!(0));
+    assert_eq!(
+        init["result"]["protocolVersion"],
+        "2025-06-18",
+        "{init}\n{}",
+        p.stderr()
+    );
+    assert_eq!(init["result"]["serverInfo"]["name"], "modern-only");
+    assert_eq!(init["result"]["capabilities"]["tools"]["listChanged"], true);
+    p.send(INITIALIZED);
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
+    assert_eq!(p.recv_response(&json!(1))["result"], json!({}));
+    p.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+    assert_eq!(
+        p.recv_response(&json!(2))["result"]["tools"][0]["name"],
+        "confirm"
+    );
+    let reqs = server.requests();
+    assert!(reqs.iter().all(|r| !matches!(
+        r.rpc_method().as_str(),
+        "ping" | "notifications/initialized"
+    )));
+    let list = reqs
+        .iter()
+        .find(|r| r.rpc_method() == "tools/list")
+        .unwrap();
+    let meta = &list.json()["params"]["_meta"];
+    assert_eq!(
+        meta["io.modelcontextprotocol/clientInfo"]["name"],
+        "legacy-host"
+    );
+    assert_eq!(
+        meta["io.modelcontextprotocol/clientCapabilities"],
+        json!({"elicitation":{}})
+    );
+    assert_eq!(list.header("mcp-method"), Some("tools/list"));
+    assert!(reqs.iter().all(|r| r.header("mcp-session-id").is_none()));
+    let (st, _) = p.close();
+    assert!(st.success());
+    assert!(
+        server.requests().iter().all(|r| r.method == "POST"),
+        "GET or DELETE sent to a modern-only server"
+    );
+}
+
+#[test]
+fn input_required_becomes_an_elicitation_and_back() {
+    let server = modern_only();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    p.recv_response(&json!(0));
+    p.send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"confirm","arguments":{}}}"#);
+    let ask = p.recv();
+    assert_eq!(ask["method"], "elicitation/create", "{ask}");
+    assert_eq!(ask["params"]["message"], "Deploy?");
+    let ask_id = ask["id"].clone();
+    p.send(
+        &json!({"jsonrpc":"2.0","id":ask_id,"result":{"action":"accept","content":{}}}).to_string(),
+    );
+    let r = p.recv_response(&json!(7));
+    assert_eq!(
+        r["result"]["content"][0]["text"],
+        "confirmed: accept",
+        "{r}\n{}",
+        p.stderr()
+    );
+    let calls: Vec<Req> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.rpc_method() == "tools/call")
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[1].json()["params"]["requestState"],
+        "state-\u{1F600}-xyz"
+    );
+    assert_ne!(
+        calls[1].rpc_id(),
+        calls[0].rpc_id(),
+        "the retry must carry a new id"
+    );
+    // The client's answer was not forwarded to the server as a message of its own.
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.json().get("result").is_none()));
+}
+
+#[test]
+fn an_input_request_the_client_did_not_declare_is_an_error() {
+    let server = modern_only();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"h","version":"1"}}}"#);
+    p.recv_response(&json!(0));
+    p.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"confirm","arguments":{}}}"#);
+    let r = p.recv_response(&json!(3));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not declare"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_legacy_server_is_not_bridged() {
+    let server = basic_server("s1", |_, _| false);
+    let mut p = connected(&server, &[]);
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
+    p.recv_response(&json!(1));
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.rpc_method() != "server/discover"));
+    assert_eq!(server.count(|r| r.rpc_method() == "ping"), 1);
+}
