@@ -556,7 +556,7 @@ fn update_client(
     out: &mut Output<'_>,
 ) -> Result<(), Error> {
     let uri = c.registration_client_uri.as_deref().unwrap_or_default();
-    let agent = crate::agent::for_url(cfg, uri, MANAGE_WAIT)?;
+    let agent = crate::http::one_off_agent(cfg, uri, MANAGE_WAIT, crate::http::roots(cfg))?;
     // The read is part of the update: its refusal is reported as the update's.
     let current = registration_call(&agent, c, "update", uri, bearer, None)?;
     let mut body = current;

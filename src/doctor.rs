@@ -89,7 +89,7 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<bool, Error> {
 
 /// Proxy, DNS, TCP, TLS, the `initialize` POST and what its answer means.
 fn network(cfg: &Config, server: &Url, r: &mut Report<'_>) -> Result<Option<Reached>, Error> {
-    let proxy = match crate::agent::proxy_for(cfg, &cfg.url) {
+    let proxy = match crate::http::proxy_for(cfg, &cfg.url) {
         Ok(p) => p,
         Err(e) => {
             let fix =
@@ -100,9 +100,9 @@ fn network(cfg: &Config, server: &Url, r: &mut Report<'_>) -> Result<Option<Reac
     };
     let (host, port) = match &proxy {
         Some(p) => {
-            let env = crate::agent::proxy_env(cfg);
+            let env = crate::http::proxy_env(cfg);
             let named = env.proxy_for(&cfg.url).unwrap_or_default();
-            let shown = crate::agent::redact_proxy(named);
+            let shown = crate::http::redact_proxy(named);
             r.say(
                 "proxy",
                 &format!("{shown} (from the environment; DNS and TCP below are for the proxy)"),
@@ -121,9 +121,9 @@ fn network(cfg: &Config, server: &Url, r: &mut Report<'_>) -> Result<Option<Reac
     if !tcp(cfg, &addrs, via_proxy, r)? {
         return Ok(None);
     }
-    let roots = crate::agent::roots(cfg);
+    let roots = crate::http::roots(cfg);
     let trust = trust_source(cfg, &roots);
-    let agent = crate::agent::with_roots(cfg, &cfg.url, cfg.timeout, roots)?;
+    let agent = crate::http::one_off_agent(cfg, &cfg.url, cfg.timeout, roots)?;
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": crate::client::PROTOCOL_VERSION,
         "capabilities": {},
@@ -204,7 +204,7 @@ fn why_direct(cfg: &Config, server: &Url) -> &'static str {
         "--no-proxy"
     } else if server.is_loopback() {
         "loopback is never proxied"
-    } else if crate::agent::proxy_env(cfg).proxies().is_empty() {
+    } else if crate::http::proxy_env(cfg).proxies().is_empty() {
         "no proxy is set in the environment"
     } else {
         "NO_PROXY matches this host"

@@ -47,6 +47,16 @@ struct Settings {
     ca_files: Vec<std::path::PathBuf>,
 }
 
+impl From<&Config> for Settings {
+    fn from(cfg: &Config) -> Settings {
+        Settings {
+            connect_timeout: cfg.connect_timeout,
+            ipv4_only: cfg.ipv4_only,
+            ca_files: cfg.ca_files.clone(),
+        }
+    }
+}
+
 impl AgentSet {
     fn new(s: &Settings, env: &ProxyEnv, roots: Option<&ureq::tls::RootCerts>) -> AgentSet {
         let mut proxied = Vec::new();
@@ -73,7 +83,19 @@ fn agent(
     proxy: Option<ureq::Proxy>,
     roots: Option<&ureq::tls::RootCerts>,
 ) -> ureq::Agent {
+    agent_with_deadline(cfg, proxy, roots, None)
+}
+
+/// [`agent`], with an overall deadline on every request (for one-off requests such as the
+/// doctor's and RFC 7592's; the MCP agents have none, see the module comment).
+fn agent_with_deadline(
+    cfg: &Settings,
+    proxy: Option<ureq::Proxy>,
+    roots: Option<&ureq::tls::RootCerts>,
+    deadline: Option<Duration>,
+) -> ureq::Agent {
     ureq::Agent::config_builder()
+        .timeout_global(deadline)
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(cfg.connect_timeout))
@@ -101,14 +123,62 @@ fn agent(
 }
 
 /// A proxy URL for logs: any credentials in it are replaced.
-fn redact_proxy(url: &str) -> String {
-    match url
-        .split_once("://")
-        .and_then(|(scheme, rest)| rest.rsplit_once('@').map(|(_, host)| (scheme, host)))
-    {
-        Some((scheme, host)) => format!("{scheme}://(redacted)@{host}"),
-        None => url.to_string(),
+pub fn redact_proxy(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://(redacted)@{host}"),
+            None => url.to_string(),
+        },
+        None => match url.rsplit_once('@') {
+            Some((_, host)) => format!("(redacted)@{host}"),
+            None => url.to_string(),
+        },
     }
+}
+
+/// The proxy settings this run uses: none with `--no-proxy`, else the environment's.
+pub fn proxy_env(cfg: &Config) -> ProxyEnv {
+    if cfg.no_proxy {
+        ProxyEnv::default()
+    } else {
+        ProxyEnv::from_env(&|k| std::env::var(k).ok())
+    }
+}
+
+/// The CA certificates this run trusts (see [`crate::trust`]).
+pub fn roots(cfg: &Config) -> ureq::tls::RootCerts {
+    crate::trust::roots(&cfg.ca_files, &|k| std::env::var(k).ok())
+}
+
+/// The proxy the environment names for `url`, parsed; `None` for a direct connection.
+pub fn proxy_for(cfg: &Config, url: &str) -> Result<Option<ureq::Proxy>, Error> {
+    match proxy_env(cfg).proxy_for(url) {
+        Some(p) => ureq::Proxy::new(p).map(Some).map_err(|e| {
+            Error::Transport(format!(
+                "the proxy {} from the environment is unusable: {e}",
+                redact_proxy(p)
+            ))
+        }),
+        None => Ok(None),
+    }
+}
+
+/// A plain agent for one-off requests to `url` that each take at most `deadline`, set up as the
+/// MCP agents are (trust store, proxy, timeouts, no redirects): for the RFC 7592 PUT that `Http`
+/// has no method for, and for the doctor, which needs ureq's own errors.
+pub fn one_off_agent(
+    cfg: &Config,
+    url: &str,
+    deadline: Duration,
+    roots: ureq::tls::RootCerts,
+) -> Result<ureq::Agent, Error> {
+    let proxy = proxy_for(cfg, url)?;
+    Ok(agent_with_deadline(
+        &Settings::from(cfg),
+        proxy,
+        Some(&roots),
+        Some(deadline),
+    ))
 }
 
 /// Sign-in requests (metadata, registration, tokens) are small; a server that takes longer than
@@ -120,19 +190,11 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
 impl Http {
     pub fn new(cfg: &Config) -> Http {
-        let env = if cfg.no_proxy {
-            ProxyEnv::default()
-        } else {
-            ProxyEnv::from_env(&|k| std::env::var(k).ok())
-        };
+        let env = proxy_env(cfg);
         for url in env.proxies() {
             log::debug!("proxy {} configured", redact_proxy(&url));
         }
-        let settings = Settings {
-            connect_timeout: cfg.connect_timeout,
-            ipv4_only: cfg.ipv4_only,
-            ca_files: cfg.ca_files.clone(),
-        };
+        let settings = Settings::from(cfg);
         let agents = Agents {
             plain: AgentSet::new(&settings, &env, None),
             tls: OnceLock::new(),
@@ -482,6 +544,7 @@ mod tests {
             "http://(redacted)@proxy:3128"
         );
         assert_eq!(redact_proxy("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(redact_proxy("user:pw@proxy:3128"), "(redacted)@proxy:3128");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 
 #![forbid(unsafe_code)]
 
-mod agent;
 mod cli;
 mod client;
 mod doctor;
