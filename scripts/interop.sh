@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Interop tests: run the mcp-remote proxy against real MCP servers (Python SDK servers written
-# in scripts/interop_servers.py, and @modelcontextprotocol/server-everything), driving it the way
-# an MCP host would (scripts/mcphost.py, scripts/interop_checks.py).
+# in scripts/interop_servers.py, @modelcontextprotocol/server-everything, and the TypeScript SDK's
+# OAuth example server for sign-in), driving it the way an MCP host would (scripts/mcphost.py,
+# scripts/interop_checks.py), and its one-shot commands (--list-tools, --call) from the shell.
 #
-#   scripts/interop.sh [-v] [--no-debug] [--only py-stateful,py-resumable,py-stateless,everything,py-sse,everything-sse]
+#   scripts/interop.sh [-v] [--no-debug] [--only py-stateful,py-resumable,py-stateless,everything,py-sse,everything-sse,ts-oauth]
 #
 # Self-installing and idempotent; everything it downloads goes under target/ (git-ignored):
 #   target/node22      Node 22 from the npm package node@22 (server-everything, conformance)
-#   target/interop     Python venv with mcp==$MCP_PY_VERSION, npm server-everything@$EVERYTHING_VERSION, logs
+#   target/interop     Python venv with mcp==$MCP_PY_VERSION, npm server-everything@$EVERYTHING_VERSION,
+#                      npm @modelcontextprotocol/sdk@$TS_SDK_VERSION (its example simpleStreamableHttp.js
+#                      --oauth: MCP server + demo authorization server; needs express, an SDK dependency), logs
 # Needs: cargo, python3 (with venv), npm/node, and iproute2 + util-linux (installed with apt-get if
 # missing and possible). All servers and the proxy run inside a private network namespace (and PID
-# namespace, so nothing survives the run), bound to 127.0.0.1 there.
+# namespace, so nothing survives the run), bound to 127.0.0.1 there (the TS OAuth example listens on
+# all interfaces, which in that namespace means its loopback only).
 #
 # Output: one line per check (`ok ...` / `FAIL ...: reason`), then `N passed, N failed`.
 # Exit status 1 if any check failed. Logs (server output, the proxy's --debug stderr per host):
@@ -20,6 +24,7 @@ export PYTHONDONTWRITEBYTECODE=1
 
 MCP_PY_VERSION=2.3.0
 EVERYTHING_VERSION=2026.8.31
+TS_SDK_VERSION=1.32.2
 NODE_MAJOR=22
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,6 +92,16 @@ if [ "$("$NODE" -p "require('$SE_PKG').version" 2>/dev/null)" != "$EVERYTHING_VE
   [ -f "$T/interop/package.json" ] || echo '{"name":"interop","private":true}' >"$T/interop/package.json"
   (cd "$T/interop" && PATH="$(dirname "$NODE"):$PATH" run_logged npm install --no-audit --no-fund \
     "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION") || die_setup "npm install server-everything failed"
+fi
+
+# --- the TypeScript SDK (its OAuth example server) ---------------------------------------------------
+TS_SDK_PKG="$T/interop/node_modules/@modelcontextprotocol/sdk/package.json"
+if [ "$("$NODE" -p "require('$TS_SDK_PKG').version" 2>/dev/null)" != "$TS_SDK_VERSION" ] ||
+  ! (cd "$T/interop" && "$NODE" -e "require.resolve('express')" 2>/dev/null); then
+  note "installing @modelcontextprotocol/sdk@$TS_SDK_VERSION into target/interop"
+  [ -f "$T/interop/package.json" ] || echo '{"name":"interop","private":true}' >"$T/interop/package.json"
+  (cd "$T/interop" && PATH="$(dirname "$NODE"):$PATH" run_logged npm install --no-audit --no-fund \
+    "@modelcontextprotocol/sdk@$TS_SDK_VERSION" express) || die_setup "npm install @modelcontextprotocol/sdk failed"
 fi
 
 # --- the binary -----------------------------------------------------------------------------------

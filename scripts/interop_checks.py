@@ -9,6 +9,13 @@ servers nobody here wrote the transport of:
   everything    @modelcontextprotocol/server-everything `streamableHttp` (TypeScript SDK)
   py-sse, everything-sse   the same servers on the legacy HTTP+SSE transport (/sse): the proxy's
                 fallback (POST /sse fails with 4xx, then GET /sse and the `endpoint` event)
+  ts-oauth      the TypeScript SDK's example `simpleStreamableHttp.js --oauth` (MCP server on :3200,
+                its demo authorization server on :3201): OAuth sign-in through a headless $BROWSER
+                program (this file, run as `interop_checks.py --browser LOG URL`), token reuse,
+                --auth-status, --logout
+
+For py-stateful and everything, the one-shot CLI is checked too (--list-tools, --list-tools
+--json, --call with key=value, a tool error -> exit 1).
 
 Normally started by scripts/interop.sh inside a private network namespace. Prints one line per
 check (`ok <target>: <check>` / `FAIL <target>: <check>: <reason>`) and finally the line
@@ -25,13 +32,18 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any, Callable
 
 sys.dont_write_bytecode = True  # no scripts/__pycache__ in the work tree
@@ -110,14 +122,17 @@ class Server:
     """One server process on a fixed loopback port; start/stop are bounded."""
 
     def __init__(self, name: str, cmd: list[str], port: int, logdir: str, env: dict | None = None,
-                 cwd: str | None = None, path: str = "/mcp"):
+                 cwd: str | None = None, path: str = "/mcp", host: str = "127.0.0.1",
+                 extra_ports: tuple[int, ...] = ()):
         self.name, self.cmd, self.port, self.env, self.cwd = name, cmd, port, env, cwd
-        self.url = f"http://127.0.0.1:{port}{path}"
+        self.ports = (port,) + tuple(extra_ports)  # all must listen before the server counts as up
+        self.url = f"http://{host}:{port}{path}"
         self.logpath = os.path.join(logdir, f"server-{name}.log")
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> None:
-        wait_port_free(self.port, 10)
+        for p in self.ports:
+            wait_port_free(p, 10)
         log = open(self.logpath, "ab")
         log.write(f"\n===== start {time.strftime('%H:%M:%S')} {' '.join(self.cmd)}\n".encode())
         log.flush()
@@ -129,12 +144,12 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server {self.name} exited with {self.proc.returncode}; see {self.logpath}")
-            if port_open(self.port):
-                dbg(f"server {self.name} up on {self.port} (pid {self.proc.pid})")
+            if all(port_open(p) for p in self.ports):
+                dbg(f"server {self.name} up on {self.ports} (pid {self.proc.pid})")
                 return
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"server {self.name} did not listen on {self.port} within {timeout}s")
+        raise RuntimeError(f"server {self.name} did not listen on {self.ports} within {timeout}s")
 
     def stop(self) -> None:
         p, self.proc = self.proc, None
@@ -145,7 +160,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
-        wait_port_free(self.port, 10)
+        for port in self.ports:
+            wait_port_free(port, 10)
 
     def restart(self) -> None:
         self.stop()
@@ -188,6 +204,7 @@ class Target:
         self.delete_log, self.whoami, self.discover = delete_log, whoami, discover
         self.get_log = get_log
         self.resume = resume
+        self.tool_names: list[str] = []  # what tools/list returned through the proxy (set by the first check)
 
 
 class Ctx:
@@ -195,11 +212,11 @@ class Ctx:
         self.proxy, self.logdir, self.debug = proxy, logdir, debug
         self.nhost = 0
 
-    def host(self, target: Target, tag: str) -> Host:
+    def host(self, target: Target, tag: str, extra: list[str] | None = None, env: dict | None = None) -> Host:
         self.nhost += 1
-        cmd = [self.proxy, target.server.url] + (["--debug"] if self.debug else [])
+        cmd = [self.proxy, target.server.url] + (extra or []) + (["--debug"] if self.debug else [])
         path = os.path.join(self.logdir, f"proxy-{target.key}-{tag}.stderr")
-        h = Host(cmd, name=f"{target.key}/{tag}", stderr_path=path,
+        h = Host(cmd, name=f"{target.key}/{tag}", stderr_path=path, env=env,
                  log=(lambda s, t=target.key: dbg(f"{t}: {s}")) if VERBOSE else None)
         LAST_HOST.append(h)
         return h
@@ -259,6 +276,7 @@ def run_target(ctx: Ctx, t: Target) -> None:
         expect(res.get("serverInfo", {}).get("name"), "initialize result has no serverInfo.name")
         tools = h.call("tools/list", {}, 15)["tools"]
         names = [x["name"] for x in tools]
+        t.tool_names = names
         say(f"# {k}: negotiated {res['protocolVersion']}, server {res['serverInfo'].get('name')}, "
             f"{len(names)} tools: {', '.join(names)}")
         if t.discover:
@@ -272,6 +290,7 @@ def run_target(ctx: Ctx, t: Target) -> None:
                 time.sleep(0.5)
                 tools = h.call("tools/list", {}, 15)["tools"]
                 names = [x["name"] for x in tools]
+                t.tool_names = names
                 d = discover_everything(tools)
             dbg(f"{k}: discovered {d}")
             t.echo = (d["echo"], "message") if d["echo"] else t.echo
@@ -758,6 +777,324 @@ def run_versions(ctx: Ctx, t: Target) -> None:
         check(f"{t.key}: protocol {ver}: initialize, tools/call, progress, clean exit", c)
 
 
+# ---------------------------------------------------------------------------- one-shot CLI
+class Cli:
+    """The result of one bounded run of `mcp-remote <url> <one-shot flags>`."""
+
+    def __init__(self, argv: list[str], rc: int | None, out: str, err: str, secs: float):
+        self.argv, self.rc, self.out, self.err, self.secs = argv, rc, out, err, secs
+
+    def tail(self, n: int = 3) -> str:
+        lines = [l for l in self.err.splitlines() if l.strip()]
+        errs = [l for l in lines if "error" in l.lower()] or lines
+        return " | ".join(l[:300] for l in errs[-n:]) or "(no stderr)"
+
+    def expect_rc(self, want: int) -> None:
+        if self.rc is None:
+            raise CheckFailed(f"`{' '.join(self.argv[1:])}` still running after {self.secs:.0f}s (killed); "
+                              f"stderr: {self.tail()}")
+        expect(self.rc == want, f"`{' '.join(self.argv[1:])}` exited {self.rc} (want {want}); stderr: {self.tail()}")
+
+
+def run_oneshot(ctx: Ctx, tag: str, args: list[str], *, env: dict | None = None, timeout: float = 45,
+                debug: bool | None = None) -> Cli:
+    """Run the proxy binary once with `args` (URL first), stdin closed; killed after `timeout`.
+    stdout and stderr are kept and also written to <logdir>/cli-<tag>.log."""
+    argv = [ctx.proxy] + args + (["--debug"] if (ctx.debug if debug is None else debug) else [])
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env, preexec_fn=_pdeathsig)
+    try:
+        out_b, err_b = p.communicate(timeout=timeout)
+        rc: int | None = p.returncode
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out_b, err_b = p.communicate(timeout=10)
+        rc = None
+    secs = time.monotonic() - t0
+    out, err = out_b.decode("utf-8", "replace"), err_b.decode("utf-8", "replace")
+    with open(os.path.join(ctx.logdir, f"cli-{tag}.log"), "a", encoding="utf-8") as f:
+        f.write(f"===== {' '.join(argv)}\n===== exit {rc} after {secs:.2f}s\n----- stdout\n{out}\n----- stderr\n{err}\n")
+    dbg(f"cli {tag}: exit {rc} after {secs:.2f}s")
+    return Cli(argv, rc, out, err, secs)
+
+
+def table_names(out: str) -> list[str]:
+    """The first column of the --list-tools table (the lines after the `TOOL ...` header)."""
+    lines = out.splitlines()
+    heads = [i for i, l in enumerate(lines) if l.split()[:1] == ["TOOL"]]
+    if not heads:
+        return []
+    return [l.split()[0] for l in lines[heads[0] + 1:] if l.strip() and not l.startswith(" ")]
+
+
+def run_cli(ctx: Ctx, t: Target) -> None:
+    """The one-shot commands (`--list-tools`, `--call`) against a running server."""
+    k, url = t.key, t.server.url
+    # server-everything offers its sampling / elicitation / roots tools only to a client that declares
+    # those capabilities, which the one-shot commands do not
+    cap_tools = {x[0] for x in (t.sampling, t.elicitation) if x} | ({t.roots} if t.roots else set())
+    want = [n for n in (t.tool_names or [t.echo[0]]) if not (t.discover and n in cap_tools)]
+    got: dict[str, list[str]] = {}
+
+    def c_list() -> None:
+        r = run_oneshot(ctx, f"{k}-list-tools", [url, "--list-tools"])
+        r.expect_rc(0)
+        names = table_names(r.out)
+        got["table"] = names
+        missing = [n for n in want if n not in names]
+        expect(not missing, f"tools missing from the table: {missing}; stdout: {r.out[:400]!r}")
+
+    check(f"{k}: one-shot --list-tools: exit 0, every tool in the table", c_list)
+
+    def c_list_json() -> None:
+        r = run_oneshot(ctx, f"{k}-list-tools-json", [url, "--list-tools", "--json"])
+        r.expect_rc(0)
+        try:
+            doc = json.loads(r.out)
+        except ValueError as e:
+            raise CheckFailed(f"stdout is not JSON ({e}): {r.out[:300]!r}")
+        expect(isinstance(doc, dict) and isinstance(doc.get("tools"), list), f"no `tools` array: {r.out[:300]!r}")
+        names = [x.get("name") for x in doc["tools"] if isinstance(x, dict)]
+        missing = [n for n in want if n not in names]
+        expect(not missing, f"tools missing from the JSON: {missing}")
+        expect(all(isinstance(x.get("inputSchema"), dict) for x in doc["tools"]), "a tool without inputSchema")
+        if "table" in got:
+            expect(sorted(names) == sorted(got["table"]),
+                   f"--json lists {sorted(names)}, the table {sorted(got['table'])}")
+
+    check(f"{k}: one-shot --list-tools --json: a JSON object with a `tools` array", c_list_json)
+
+    def c_call() -> None:
+        name, arg = t.echo
+        text = "héllo wörld ✓ a=b"
+        r = run_oneshot(ctx, f"{k}-call", [url, "--call", name, f"{arg}={text}"])
+        r.expect_rc(0)
+        expect(text in r.out, f"stdout lacks the echoed text: {r.out[:300]!r}")
+
+    check(f"{k}: one-shot --call {t.echo[0]} {t.echo[1]}=...: exit 0, the echoed text on stdout", c_call)
+
+    if t.key.startswith("py-"):  # the Python servers have fail(message), which always raises
+        def c_tool_error() -> None:
+            r = run_oneshot(ctx, f"{k}-call-fail", [url, "--call", "fail", "message=deliberate failure 7"])
+            r.expect_rc(1)
+            expect("deliberate failure 7" in r.out + r.err, f"the tool's error text is not shown: "
+                                                          f"stdout {r.out[:200]!r}, stderr {r.tail()}")
+
+        check(f"{k}: one-shot --call of a tool that fails (isError) -> exit 1 and its message", c_tool_error)
+    elif t.discover:  # server-everything has no failing tool; the SDK answers invalid arguments with isError
+        def c_tool_error() -> None:
+            name, arg = t.echo
+            r = run_oneshot(ctx, f"{k}-call-invalid", [url, "--call", name, json.dumps({arg: 12345})])
+            r.expect_rc(1)
+            expect("12345" not in r.out, f"stdout has a result: {r.out[:200]!r}")
+
+        check(f"{k}: one-shot --call with arguments the server rejects (isError result) -> exit 1", c_tool_error)
+
+
+# ---------------------------------------------------------------------------- OAuth
+def browser_main(argv: list[str]) -> int:
+    """`interop_checks.py --browser LOG URL`: the BROWSER program of the OAuth checks. mcp-remote runs
+    it (without a shell, output discarded) with the authorization URL; it records the call in LOG
+    (one JSON object per line), then follows the URL like a browser whose user has already consented:
+    the demo authorization server redirects to mcp-remote's loopback callback with the code."""
+    if len(argv) < 2:
+        print("usage: interop_checks.py --browser LOG URL", file=sys.stderr)
+        return 2
+    log, url = argv[0], argv[-1]
+
+    def note(**rec: Any) -> None:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    note(event="open", url=url, pid=os.getpid())
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only: no proxies
+    try:
+        with opener.open(url, timeout=15) as r:
+            body = r.read(4000).decode("utf-8", "replace")
+            note(event="done", status=r.status, final_url=r.geturl(), body=body[:300])
+    except urllib.error.HTTPError as e:
+        note(event="done", status=e.code, final_url=e.geturl(), body=e.read(4000).decode("utf-8", "replace")[:300])
+        return 1
+    except Exception as e:  # noqa: BLE001 - recorded for the check to report
+        note(event="error", error=repr(e))
+        return 1
+    return 0
+
+
+def browser_events(log: str) -> list[dict]:
+    try:
+        with open(log, encoding="utf-8") as f:
+            return [json.loads(l) for l in f if l.strip()]
+    except OSError:
+        return []
+
+
+def stored_secrets(cfg: str) -> tuple[list[str], list[str]]:
+    """(the stored state files under a --config-dir, the secret strings in them)."""
+    files, secrets = [], []
+    for d, _, fs in os.walk(cfg):
+        for f in fs:
+            path = os.path.join(d, f)
+            files.append(os.path.relpath(path, cfg))
+            if f.endswith(".json"):
+                try:
+                    with open(path, encoding="utf-8") as fh:
+                        doc = json.load(fh)
+                except (OSError, ValueError):
+                    continue
+                for key in ("access_token", "refresh_token", "client_secret", "registration_access_token"):
+                    v = doc.get(key) if isinstance(doc, dict) else None
+                    if isinstance(v, str) and len(v) >= 6:
+                        secrets.append(v)
+    return sorted(files), secrets
+
+
+def run_oauth(ctx: Ctx, t: Target, as_origin: str) -> None:
+    """Sign-in against the TS SDK's OAuth example, then reuse, --auth-status, --logout."""
+    k, url = t.key, t.server.url
+    tmp = tempfile.mkdtemp(prefix="mcp-remote-interop-oauth-")
+    cfg = os.path.join(tmp, "config")  # a fresh --config-dir (created by mcp-remote)
+    blog = os.path.join(ctx.logdir, f"browser-{k}.log")
+    browser = [sys.executable, os.path.abspath(__file__), "--browser", blog]
+    env = dict(os.environ, BROWSER=" ".join(browser))
+    auth = ["--config-dir", cfg, "--auth-timeout", "30s"]
+    callback_re = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\]):\d+/")
+
+    def opens() -> list[dict]:
+        return [e for e in browser_events(blog) if e.get("event") == "open"]
+
+    def expect_opens(n: int, when: str) -> None:
+        got = opens()
+        expect(len(got) == n, f"the browser program was started {len(got)} times {when} (want {n})")
+
+    def expect_browser_done(n: int) -> None:
+        """The n-th browser run reached mcp-remote's callback and got its page (bounded wait)."""
+        deadline = time.monotonic() + 10
+        while True:
+            done = [e for e in browser_events(blog) if e.get("event") in ("done", "error")]
+            if len(done) >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        expect(len(done) >= n, f"browser program run {n} did not finish within 10s")
+        e = done[n - 1]
+        expect(e.get("event") == "done" and e.get("status") == 200 and callback_re.match(e.get("final_url", ""))
+               and "/callback" in e.get("final_url", ""),
+               f"browser program run {n} did not end on the loopback callback with 200: {json.dumps(e)[:300]}")
+
+    try:
+        if any(c.isspace() for c in "".join(browser)):
+            raise CheckFailed(f"a path has whitespace, so BROWSER cannot be split on spaces: {browser}")
+
+        def c_signin() -> None:
+            h = ctx.host(t, "signin", auth, env)
+            try:
+                res = h.initialize(timeout=60)
+                expect(res.get("serverInfo", {}).get("name"), f"initialize result {json.dumps(res)[:200]}")
+                expect_opens(1, "for the first run")
+                o = opens()[0]["url"]
+                expect(o.startswith(as_origin + "/authorize?"), f"authorization URL {o[:200]!r} is not {as_origin}/authorize")
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(o).query)
+                expect(q.get("code_challenge_method") == ["S256"] and q.get("code_challenge"),
+                       f"no S256 PKCE challenge in the authorization URL: {o[:300]!r}")
+                expect(q.get("resource") == [url], f"resource parameter {q.get('resource')} (want {url!r})")
+                expect_browser_done(1)
+                names = [x["name"] for x in h.call("tools/list", {}, 15)["tools"]]
+                t.tool_names = names
+                expect(t.echo[0] in names, f"tool {t.echo[0]} not listed: {names}")
+                name, arg = t.echo
+                txt = tool_text(h, name, {arg: "wörld ✓"})
+                expect("wörld ✓" in txt, f"{name} gave {txt[:200]!r}")
+                no_violations(h)
+                rc, secs = h.close(5)
+                expect(rc == 0, f"exit code {rc} after {secs:.2f}s")
+                files, secrets = stored_secrets(cfg)
+                expect(secrets, f"no token stored under --config-dir (files: {files})")
+                say(f"# {k}: signed in; stored {', '.join(files)}; tools: {', '.join(names)}")
+            finally:
+                h.kill()
+
+        if not check(f"{k}: first run: HTTP 401 -> sign-in through $BROWSER (started once), "
+                     f"then tools/list + tools/call", c_signin):
+            return
+
+        def c_reuse() -> None:
+            h = ctx.host(t, "reuse", auth, env)
+            try:
+                h.initialize(timeout=30)
+                name, arg = t.echo
+                expect("again" in tool_text(h, name, {arg: "again"}), "tools/call failed")
+                no_violations(h)
+                rc, secs = h.close(5)
+                expect(rc == 0, f"exit code {rc} after {secs:.2f}s")
+                expect_opens(1, "after the second run")
+            finally:
+                h.kill()
+
+        check(f"{k}: second run with the same --config-dir reuses the stored token (no browser)", c_reuse)
+
+        def c_oneshot_reuse() -> None:
+            name, arg = t.echo
+            r = run_oneshot(ctx, f"{k}-call", [url, "--call", name, f"{arg}=one shot"] + auth, env=env)
+            r.expect_rc(0)
+            expect("one shot" in r.out, f"stdout {r.out[:200]!r}")
+            expect_opens(1, "after the one-shot --call")
+
+        check(f"{k}: one-shot --call with the stored token (no browser)", c_oneshot_reuse)
+
+        def c_status() -> None:
+            files, secrets = stored_secrets(cfg)
+            expect(secrets, f"nothing secret stored to compare with (files: {files})")
+            r = run_oneshot(ctx, f"{k}-auth-status", [url, "--auth-status"] + auth, env=env, debug=False)
+            r.expect_rc(0)
+            both = r.out + r.err
+            expect(as_origin in both, f"no issuer ({as_origin}) in the output: {both[:400]!r}")
+            leaked = [s[:4] + "…" for s in secrets if s in both]
+            expect(not leaked, f"--auth-status printed stored secrets ({leaked})")
+            expect_opens(1, "after --auth-status")
+
+        check(f"{k}: --auth-status shows the issuer and no token", c_status)
+
+        def c_logout() -> None:
+            r = run_oneshot(ctx, f"{k}-logout", [url, "--logout"] + auth, env=env, debug=False)
+            r.expect_rc(0)
+            files, secrets = stored_secrets(cfg)
+            expect(not secrets and not [f for f in files if f.endswith(".json")],
+                   f"state left under --config-dir after --logout: {files}")
+            r = run_oneshot(ctx, f"{k}-auth-status-after-logout", [url, "--auth-status"] + auth, env=env, debug=False)
+            r.expect_rc(0)
+            expect("expires" not in r.out + r.err, f"--auth-status after --logout: {(r.out + r.err)[:300]!r}")
+            # and the next run has to sign in again
+            name, arg = t.echo
+            r = run_oneshot(ctx, f"{k}-call-after-logout", [url, "--call", name, f"{arg}=signed in again"] + auth, env=env)
+            r.expect_rc(0)
+            expect("signed in again" in r.out, f"stdout {r.out[:200]!r}")
+            expect_opens(2, "after --logout and one more run")
+            expect_browser_done(2)
+
+        check(f"{k}: --logout removes the stored state; the next run signs in again", c_logout)
+
+        # RFC 9728 §3.3 (checklist B5): the PRM names http://localhost:3200/mcp, so the same server
+        # reached as 127.0.0.1 must not get a sign-in (no authorization request, no browser).
+        def c_mismatch() -> None:
+            other = url.replace("://localhost:", "://127.0.0.1:")
+            n = len(opens())
+            r = run_oneshot(ctx, f"{k}-resource-mismatch",
+                            [other, "--list-tools", "--config-dir", os.path.join(tmp, "config2"),
+                             "--auth-timeout", "10s"], env=env, timeout=40)
+            expect(r.rc not in (0, None), f"exit {r.rc} (want a failure); stderr: {r.tail()}")
+            expect_opens(n, f"for {other}")
+            expect("resource" in r.err.lower(), f"stderr does not say why: {r.tail()}")
+
+        check(f"{k}: the same server as 127.0.0.1 (PRM resource says localhost) -> no sign-in, exit non-zero",
+              c_mismatch)
+    except CheckFailed as e:
+        FAILED.append(f"{k}: setup")
+        say(f"FAIL {k}: setup: {e}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     global VERBOSE
     ap = argparse.ArgumentParser()
@@ -766,7 +1103,8 @@ def main() -> int:
     ap.add_argument("--node", default=os.path.join(ROOT, "target/node22/node_modules/node/bin/node"))
     ap.add_argument("--everything-dir", default=os.path.join(ROOT, "target/interop"))
     ap.add_argument("--logdir", default=os.path.join(ROOT, "target/interop/logs"))
-    ap.add_argument("--only", default="", help="comma-separated targets (py-stateful,py-resumable,py-stateless,everything,py-sse,everything-sse)")
+    ap.add_argument("--only", default="", help="comma-separated targets (py-stateful,py-resumable,py-stateless,"
+                                                "everything,py-sse,everything-sse,ts-oauth)")
     ap.add_argument("--no-debug", dest="debug", action="store_false",
                     help="do not pass --debug to the proxy (its stderr goes to --logdir either way)")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -779,6 +1117,8 @@ def main() -> int:
     ctx = Ctx(a.proxy, a.logdir, a.debug)
     srv_py = os.path.join(ROOT, "scripts/interop_servers.py")
     se_js = os.path.join(a.everything_dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+    ts_oauth_js = os.path.join(a.everything_dir,
+                               "node_modules/@modelcontextprotocol/sdk/dist/esm/examples/server/simpleStreamableHttp.js")
 
     servers = {
         "py-stateful": Server("py-stateful", [a.python, srv_py, "stateful", "--port", "3300"], 3300, a.logdir),
@@ -789,6 +1129,12 @@ def main() -> int:
         "py-sse": Server("py-sse", [a.python, srv_py, "sse", "--port", "3303"], 3303, a.logdir, path="/sse"),
         "everything-sse": Server("everything-sse", [a.node, se_js, "sse"], 3102, a.logdir,
                                  env={"PORT": "3102"}, cwd=a.everything_dir, path="/sse"),
+        # The TS example listens on all interfaces (fine inside the private network namespace) and
+        # names itself http://localhost:3200/mcp in its protected resource metadata, so that is the
+        # URL a client must use (RFC 9728 §3.3); its authorization server is http://localhost:3201.
+        "ts-oauth": Server("ts-oauth", [a.node, ts_oauth_js, "--oauth"], 3200, a.logdir,
+                           env={"MCP_PORT": "3200", "MCP_AUTH_PORT": "3201"}, cwd=a.everything_dir,
+                           host="localhost", extra_ports=(3201,)),
     }
     targets = [
         Target("py-stateful", servers["py-stateful"], echo=("echo", "text"), add=("add", "a", "b"),
@@ -813,6 +1159,9 @@ def main() -> int:
                delete_log=None),
         Target("everything-sse", servers["everything-sse"], echo=("echo", "message"), add=None, progress=None,
                sampling=None, elicitation=None, roots=None, session=False, delete_log=None, discover=True),
+        # OAuth: only the sign-in checks (run_oauth), with greet(name) as the tool to call
+        Target("ts-oauth", servers["ts-oauth"], echo=("greet", "name"), add=None, progress=None, sampling=None,
+               elicitation=None, roots=None, session=True, delete_log=None),
     ]
     only = set(filter(None, a.only.split(",")))
     if only:
@@ -846,10 +1195,16 @@ def main() -> int:
             for t in targets:
                 if not check(f"{t.key}: server starts", t.server.start):
                     continue
+                if t.key == "ts-oauth":
+                    run_oauth(ctx, t, "http://localhost:3201")
+                    t.server.stop()
+                    continue
                 run_target(ctx, t)
                 if t.key == "py-stateful":
                     run_versions(ctx, t)
                     run_url_forms(ctx, t)
+                if t.key in ("py-stateful", "everything"):
+                    run_cli(ctx, t)
                 t.server.stop()
     finally:
         cleanup()
@@ -858,4 +1213,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--browser"]:  # the BROWSER program of the OAuth checks (see browser_main)
+        sys.exit(browser_main(sys.argv[2:]))
     sys.exit(main())

@@ -12,7 +12,8 @@ the Python SDK (PyPI `mcp` 2.x: `mcp.server.mcpserver.MCPServer`, the renamed Fa
 All serve http://127.0.0.1:<port>/mcp (legacy `sse`: /sse) and expose:
   tools     echo(text), add(a, b), slow_progress(steps), ask_llm(prompt), ask_user(question),
             whoami()  (reports the process start token, so a test can tell a restarted server),
-            interrupted(steps)  (closes its SSE stream halfway; meaningful on `resumable` only)
+            interrupted(steps)  (closes its SSE stream halfway; meaningful on `resumable` only),
+            fail(message)  (always raises: the result is a tool error, `isError: true`)
   resource  interop://greeting           (text/plain)
   prompt    greet(name)
 Sampling/elicitation need a back-channel, so they only work on the stateful server.
@@ -116,6 +117,10 @@ def build(name: str) -> MCPServer:
             elif i == half + 2:
                 await anyio.sleep(1.5)
         return f"survived {steps}"
+
+    @app.tool(description="Always fail with the given message (a tool error: isError true)")
+    def fail(message: str) -> str:
+        raise ValueError(message)
 
     @app.tool(description="Identify this server process")
     def whoami() -> str:
