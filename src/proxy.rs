@@ -94,8 +94,9 @@ struct PostOpts<'a> {
     headers: &'a [(String, String)],
     /// A 2026-07-28 request: stateless, this `MCP-Protocol-Version`, no session.
     modern: Option<&'a str>,
-    /// The one retry after a `-32020` header mismatch was made.
-    header_retried: bool,
+    /// This message was already sent again once (after a `-32020` header mismatch, or after its
+    /// 2026-07-28 response stream broke); it is not sent a third time.
+    retried: bool,
 }
 
 /// What became of one message sent to the server.
@@ -508,7 +509,7 @@ impl Proxy {
             auth_tries: 0,
             headers: &job.headers,
             modern: job.modern.as_deref(),
-            header_retried: false,
+            retried: false,
         };
         match self.exchange(&job.body, &job.requests, opts) {
             Posted::Accepted => {
@@ -648,12 +649,12 @@ impl Proxy {
                 };
                 return Posted::NotStreamable(why);
             }
-            if status == 400 && code == Some(HEADER_MISMATCH) && !opts.header_retried {
+            if status == 400 && code == Some(HEADER_MISMATCH) && !opts.retried {
                 if let Some(headers) = self.refresh_tool_headers(body) {
                     log::info!("the server found the request headers stale ({detail}); listed tools again and retrying once");
                     let retry = PostOpts {
                         headers: &headers,
-                        header_retried: true,
+                        retried: true,
                         turn: None,
                         ..opts
                     };
@@ -680,7 +681,7 @@ impl Proxy {
                             auth_tries: opts.auth_tries,
                             headers: opts.headers,
                             modern: opts.modern,
-                            header_retried: opts.header_retried,
+                            retried: opts.retried,
                         },
                     ),
                     Err(why) => {
@@ -697,6 +698,9 @@ impl Proxy {
             let mut st = StreamState::default();
             match self.pump(resp.into_body(), expect, &mut st, &mut ignore_event) {
                 Pumped::Done => {}
+                Pumped::Ended(why) if opts.modern.is_some() => {
+                    self.modern_stream_broke(body, expect, &why, &opts)
+                }
                 Pumped::Ended(why) => self.resume_or_fail(expect, st, why),
             }
         } else if ct == "application/json" || ct.ends_with("+json") {
@@ -1059,7 +1063,7 @@ impl Proxy {
                 auth_tries: 0,
                 headers: &headers,
                 modern: modern.as_deref(),
-                header_retried: true,
+                retried: true,
             };
             self.exchange(&list, std::slice::from_ref(&id), opts);
             lock(&self.pending).remove(&id);
@@ -1122,6 +1126,93 @@ impl Proxy {
                     }
                 }
             }
+        }
+    }
+
+    /// A 2026-07-28 response stream broke before its answer. That era has no resumption: a
+    /// request that only reads is sent once more under a new id (the client gets the answer
+    /// under its own); a `subscriptions/listen` is reported with `notifications/cancelled` so the
+    /// client can listen again; anything else (a tool call may have had effects) is answered
+    /// with an error, and the client decides whether to send it again.
+    fn modern_stream_broke(&self, body: &[u8], expect: &[Id], why: &str, opts: &PostOpts<'_>) {
+        if self.all_answered(expect) {
+            return;
+        }
+        let Ok(Shape::Single(m)) = jsonrpc::parse(body) else {
+            return self.fail_unanswered(expect, &format!("the response stream broke ({why})"));
+        };
+        let method = m.method.clone().unwrap_or_default();
+        let [host_id] = expect else {
+            return self.fail_unanswered(expect, &format!("the response stream broke ({why})"));
+        };
+        if method == "subscriptions/listen" {
+            if lock(&self.pending).remove(host_id).is_some() {
+                let note = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                    "params": {"requestId": host_id.to_value(), "reason": format!("mcp-remote: the listen stream ended ({why})")}});
+                self.write(note.to_string().as_bytes());
+            }
+            return;
+        }
+        const READ_ONLY: &[&str] = &[
+            "tools/list",
+            "resources/list",
+            "resources/templates/list",
+            "resources/read",
+            "prompts/list",
+            "prompts/get",
+            "server/discover",
+            "completion/complete",
+        ];
+        if !READ_ONLY.contains(&method.as_str()) || opts.retried {
+            return self.fail_unanswered(
+                expect,
+                &format!("the response stream broke before the answer ({why}); the request may have taken effect, send it again if that is safe"),
+            );
+        }
+        log::info!("the response stream of {method} broke ({why}); asking once more");
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return;
+        };
+        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
+        let again = Id::string(&format!("mcp-remote-reissue-{n}"));
+        v["id"] = again.to_value();
+        let Ok(again_body) = serde_json::to_vec(&v) else {
+            return;
+        };
+        let (tx, rx) = mpsc::channel();
+        lock(&self.pending).insert(
+            again.clone(),
+            Pending {
+                target: Target::Capture(tx),
+                method: method.clone(),
+                cancelled: false,
+                sent_in: None,
+            },
+        );
+        let retry = PostOpts {
+            initialize: false,
+            may_recover: false,
+            turn: None,
+            probe: false,
+            auth_tries: 0,
+            headers: opts.headers,
+            modern: opts.modern,
+            retried: true,
+        };
+        self.exchange(&again_body, std::slice::from_ref(&again), retry);
+        lock(&self.pending).remove(&again);
+        let reply = rx
+            .try_recv()
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        match reply {
+            Some(mut r) if !self.all_answered(expect) => {
+                r["id"] = host_id.to_value();
+                if lock(&self.pending).remove(host_id).is_some() {
+                    self.write(r.to_string().as_bytes());
+                }
+            }
+            _ => self.fail_unanswered(expect, &format!("the response stream broke twice ({why})")),
         }
     }
 
@@ -1272,7 +1363,7 @@ impl Proxy {
                         auth_tries: 0,
                         headers: &headers,
                         modern: None,
-                        header_retried: false,
+                        retried: false,
                     },
                 )
             }

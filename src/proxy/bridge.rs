@@ -351,7 +351,7 @@ impl Proxy {
             auth_tries: 0,
             headers: &headers,
             modern: Some(version),
-            header_retried: false,
+            retried: false,
         };
         self.exchange(&body, std::slice::from_ref(&id), opts);
         lock(&self.pending).remove(&id);

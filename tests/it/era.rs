@@ -227,3 +227,92 @@ fn a_second_mismatch_is_relayed_under_the_hosts_id() {
     assert_eq!(r["error"]["code"], -32020, "{r}");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// A modern server whose response streams break the first time for each method.
+fn breaking_server() -> Server {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    Server::start(move |req, resp| {
+        let method = req.rpc_method();
+        let first = {
+            let mut s = seen.lock().unwrap();
+            let first = !s.contains(&method);
+            s.push(method.clone());
+            first
+        };
+        resp.sse(&[]);
+        if method == "subscriptions/listen" {
+            resp.event(&json!({"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{}}));
+            resp.end();
+            return;
+        }
+        if first {
+            resp.event(&json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}));
+            resp.end();
+            return;
+        }
+        resp.event(&json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"tools":[],"resultType":"complete"}}));
+        resp.end();
+    })
+}
+
+#[test]
+fn a_broken_stream_of_a_read_is_asked_again_under_a_new_id() {
+    let server = breaking_server();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(4, "tools/list", json!({})));
+    let mut got = p.recv();
+    if got.get("method").is_some() {
+        got = p.recv_response(&json!(4));
+    }
+    assert_eq!(got["id"], 4);
+    assert_eq!(got["result"]["tools"], json!([]), "{got}");
+    let lists: Vec<Req> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.rpc_method() == "tools/list")
+        .collect();
+    assert_eq!(lists.len(), 2);
+    assert_ne!(lists[0].rpc_id(), lists[1].rpc_id());
+}
+
+#[test]
+fn a_broken_stream_of_a_tool_call_is_not_repeated() {
+    let server = breaking_server();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        5,
+        "tools/call",
+        json!({"name":"deploy","arguments":{}}),
+    ));
+    let r = p.recv_response(&json!(5));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("may have taken effect"),
+        "{r}"
+    );
+    assert_eq!(server.count(|r| r.rpc_method() == "tools/call"), 1);
+}
+
+#[test]
+fn an_ended_listen_stream_is_reported_as_cancelled() {
+    let server = breaking_server();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        6,
+        "subscriptions/listen",
+        json!({"filter":{"toolsListChanged":true}}),
+    ));
+    assert_eq!(
+        p.recv()["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+    let c = p.recv();
+    assert_eq!(
+        (c["method"].clone(), c["params"]["requestId"].clone()),
+        (json!("notifications/cancelled"), json!(6)),
+        "{c}"
+    );
+    p.expect_silence(std::time::Duration::from_millis(200));
+}
