@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The one test command (README "Running the tests"): unit + integration tests, then the interop
-# checks against official MCP SDK servers, then the official conformance suite. Each part
-# installs what it needs under target/. Exits non-zero if any part failed.
+# The one test command (README "Running the tests"): unit + integration tests, the interop checks
+# against official MCP SDK servers, the official conformance suite, the static musl build, a
+# `cargo check` for Windows and macOS, and a short benchmark run (which never fails on a number).
+# Each part installs what it needs (under target/ where it can). Exits non-zero if any part failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ run() {
 run cargo-test cargo test --locked
 run interop bash scripts/interop.sh
 run conformance bash scripts/conformance.sh
+run static-build bash scripts/build-static.sh
+run other-targets bash scripts/check-targets.sh
+run bench-quick bash scripts/bench.sh --quick
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "failed parts: ${failed[*]}"
