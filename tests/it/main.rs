@@ -9,5 +9,6 @@ mod era;
 mod legacy;
 mod net;
 mod oauth;
+mod readme;
 mod support;
 mod tls;
