@@ -114,8 +114,11 @@ fn local(arg: &str, server: &Server) -> String {
         .replace("https://example.com/mcp", &server.url)
 }
 
+/// The arguments and environment of one configured launch of mcp-remote.
+type Launch = (Vec<String>, Vec<(String, String)>);
+
 /// Every `{"command": "mcp-remote", "args": [...], "env": {...}}` (or `command.path`) in `v`.
-fn launches(v: &Value, out: &mut Vec<(Vec<String>, Vec<(String, String)>)>) {
+fn launches(v: &Value, out: &mut Vec<Launch>) {
     match v {
         Value::Object(o) => {
             let cmd = o.get("command");
