@@ -33,48 +33,16 @@ T="$ROOT/target"
 mkdir -p "$T/interop"
 INSTALL_LOG="$T/interop/install.log"
 : >"$INSTALL_LOG"
-
-note() { printf '# %s\n' "$*" >&2; }
-die_setup() {
-  echo "FAIL setup: $*"
-  echo "0 passed, 1 failed"
-  exit 1
-}
-run_logged() { # run a command, output to the install log; on failure show its tail
-  if ! "$@" >>"$INSTALL_LOG" 2>&1; then
-    tail -n 20 "$INSTALL_LOG" >&2
-    return 1
-  fi
-}
+. "$ROOT/scripts/lib.sh"
 
 # --- system tools -------------------------------------------------------------------------------
 for tool in cargo python3 npm; do
   command -v "$tool" >/dev/null || die_setup "$tool not found"
 done
-missing_pkgs=()
-command -v ip >/dev/null || missing_pkgs+=(iproute2)
-command -v unshare >/dev/null || missing_pkgs+=(util-linux)
-if [ ${#missing_pkgs[@]} -gt 0 ]; then
-  command -v apt-get >/dev/null || die_setup "need ${missing_pkgs[*]} (no apt-get to install them)"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  note "installing ${missing_pkgs[*]} with apt-get"
-  run_logged $SUDO apt-get update || die_setup "apt-get update failed"
-  run_logged $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing_pkgs[@]}" ||
-    die_setup "apt-get install ${missing_pkgs[*]} failed"
-fi
+ensure_namespace_tools
 
 # --- Node 22 ------------------------------------------------------------------------------------
-node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-NODE="$T/node22/node_modules/node/bin/node"
-if [ "$(node_major "$(command -v node || echo false)")" -ge "$NODE_MAJOR" ]; then
-  NODE=$(command -v node)
-elif [ "$(node_major "$NODE")" != "$NODE_MAJOR" ]; then
-  note "installing node@$NODE_MAJOR into target/node22"
-  mkdir -p "$T/node22"
-  [ -f "$T/node22/package.json" ] || echo '{"name":"node22","private":true}' >"$T/node22/package.json"
-  (cd "$T/node22" && run_logged npm install --no-audit --no-fund "node@$NODE_MAJOR") || die_setup "npm install node@$NODE_MAJOR failed"
-  [ "$(node_major "$NODE")" = "$NODE_MAJOR" ] || die_setup "node@$NODE_MAJOR installed but $NODE does not run"
-fi
+ensure_node
 note "node $("$NODE" --version) at $NODE"
 
 # --- Python venv with the MCP SDK -----------------------------------------------------------------
