@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::headers::{self, Header};
+use crate::secret::SecretJson;
 
 /// What the command line asked for, as typed.
 #[derive(Debug, Default)]
@@ -135,7 +136,7 @@ pub struct Config {
     pub verbosity: Verbosity,
     pub auth_timeout: Duration,
     pub static_client_metadata: Option<Value>,
-    pub static_client_info: Option<Value>,
+    pub static_client_info: Option<SecretJson>,
     pub resource: Option<String>,
     pub host: String,
     pub config_dir: Option<PathBuf>,
@@ -551,7 +552,7 @@ impl Config {
             verbosity,
             auth_timeout,
             static_client_metadata,
-            static_client_info,
+            static_client_info: static_client_info.map(SecretJson::new),
             resource,
             host,
             config_dir,
@@ -999,7 +1000,14 @@ mod tests {
             r#"{"client_id":"abc"}"#,
         ])
         .unwrap();
-        assert_eq!(c.static_client_info.unwrap()["client_id"], "abc");
+        assert_eq!(
+            c.static_client_info.as_ref().unwrap().value()["client_id"],
+            "abc"
+        );
+        assert!(
+            !format!("{c:?}").contains("abc\""),
+            "the client info must not be printed"
+        );
         assert_eq!(
             config(&[
                 "https://e.com",

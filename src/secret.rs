@@ -30,6 +30,27 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A JSON document that may hold credentials (`--static-oauth-client-info` carries a client
+/// secret): usable as JSON, printed as `(redacted)`.
+#[derive(Clone, PartialEq)]
+pub struct SecretJson(serde_json::Value);
+
+impl SecretJson {
+    pub fn new(v: serde_json::Value) -> Self {
+        SecretJson(v)
+    }
+
+    pub fn value(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +63,8 @@ mod tests {
             "(redacted) (redacted) Some((redacted))"
         );
         assert_eq!(s.expose(), "sk-live-123");
+        let j = SecretJson::new(serde_json::json!({"client_secret": "cs-1"}));
+        assert_eq!(format!("{j:?}"), "(redacted)");
+        assert_eq!(j.value()["client_secret"], "cs-1");
     }
 }

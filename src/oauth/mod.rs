@@ -32,8 +32,8 @@ const REFRESH_MARGIN_SECS: u64 = 60;
 /// A token the server refuses within this time of being issued is not refreshed but replaced.
 const FRESH: Duration = Duration::from_secs(30);
 
-/// What sign-in needs from the command line.
-#[derive(Debug, Clone)]
+/// What sign-in needs from the command line. No `Debug`: the static client info holds a secret.
+#[derive(Clone)]
 pub struct Settings {
     pub server_url: String,
     pub host: String,
@@ -88,7 +88,7 @@ impl Auth {
             host: cfg.host.clone(),
             callback_port: cfg.callback_port,
             auth_timeout: cfg.auth_timeout,
-            static_client_info: cfg.static_client_info.clone(),
+            static_client_info: cfg.static_client_info.as_ref().map(|s| s.value().clone()),
             static_client_metadata: cfg.static_client_metadata.clone(),
             resource: cfg.resource.clone(),
             client_metadata_url: cfg.client_metadata_url.clone(),
