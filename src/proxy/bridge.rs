@@ -173,12 +173,14 @@ impl Proxy {
                 "notifications/initialized" | "notifications/roots/list_changed",
             ) => Bridged::Done,
             (Kind::Request | Kind::Notification, _) => {
+                // Sent unchanged if it cannot be stamped (nesting too deep for serde_json): the
+                // server's refusal then answers it, rather than nothing.
                 let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
-                    return Bridged::Done;
+                    return Bridged::Send(body.to_vec(), String::new());
                 };
                 let guard = lock(&self.bridge);
                 let Some(b) = guard.as_ref() else {
-                    return Bridged::Done;
+                    return Bridged::Send(body.to_vec(), String::new());
                 };
                 let meta = b.meta();
                 let version = b.version.clone();
