@@ -286,16 +286,21 @@ impl Http {
         )
     }
 
-    /// POSTs `body` (one JSON-RPC message or batch) with the MCP `Accept` header.
+    /// POSTs `body` (one JSON-RPC message or batch) with the MCP `Accept` header, giving up when
+    /// the response head takes longer than `head_timeout` (the body is never limited).
     pub fn post(
         &self,
         url: &str,
         body: &[u8],
         extra: &[(&str, &str)],
+        head_timeout: Option<Duration>,
     ) -> Result<Response<Body>, Error> {
         let mut req = self
             .agent(url)
             .post(url)
+            .config()
+            .timeout_recv_response(head_timeout)
+            .build()
             .header("Accept", "application/json, text/event-stream")
             .header("Content-Type", "application/json");
         for (k, v) in self.headers(extra) {

@@ -43,6 +43,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const HEADER_MISMATCH: i64 = -32020;
 /// How long the message after `notifications/initialized` waits for the GET stream to open.
 const GET_OPEN_WAIT: Duration = Duration::from_secs(2);
+/// How long the server may take to accept a notification or a response before the next
+/// message goes out anyway.
+const NOTIFICATION_WAIT: Duration = Duration::from_secs(10);
+/// How long a keep-alive ping may take to be answered over the legacy transport.
+const KEEP_ALIVE_WAIT: Duration = Duration::from_secs(10);
 /// How long a message waits for a session being re-established before it goes out anyway.
 const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 /// On stdin EOF: how long in-flight requests may still finish, and the DELETE's deadline.
@@ -767,6 +772,8 @@ impl Proxy {
     }
 
     /// POSTs `body` to `url`; when no HTTP answer comes, answers `expect` with the reason.
+    /// A message without requests (a notification or a response) is answered at once (202) by
+    /// any working server, and it holds the send order meanwhile: its wait is bounded.
     fn post(
         &self,
         url: &str,
@@ -774,7 +781,8 @@ impl Proxy {
         extra: &[(&str, &str)],
         expect: &[Id],
     ) -> Option<ureq::http::Response<Body>> {
-        match self.http.post(url, body, extra) {
+        let head_timeout = expect.is_empty().then_some(NOTIFICATION_WAIT);
+        match self.http.post(url, body, extra, head_timeout) {
             Ok(r) => Some(r),
             Err(e) => {
                 log::warn!("{e}");
@@ -1033,8 +1041,7 @@ impl Proxy {
         let modern = mcp_headers::meta_version(body, &m).filter(|v| mcp_headers::is_modern(v));
         let mut cursor: Option<String> = None;
         for _page in 0..100 {
-            let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
-            let id = Id::string(&format!("mcp-remote-tools-{n}"));
+            let id = self.own_id("tools");
             let mut params = serde_json::json!({});
             if let Some(meta) = &meta {
                 params["_meta"] = meta.clone();
@@ -1044,16 +1051,6 @@ impl Proxy {
             }
             let list = serde_json::json!({"jsonrpc": "2.0", "id": id.to_value(), "method": "tools/list", "params": params});
             let list = serde_json::to_vec(&list).ok()?;
-            let (tx, rx) = mpsc::channel();
-            lock(&self.pending).insert(
-                id.clone(),
-                Pending {
-                    target: Target::Capture(tx),
-                    method: "tools/list".into(),
-                    cancelled: false,
-                    sent_in: None,
-                },
-            );
             let headers = vec![("Mcp-Method".to_string(), "tools/list".to_string())];
             let opts = PostOpts {
                 initialize: false,
@@ -1065,9 +1062,9 @@ impl Proxy {
                 modern: modern.as_deref(),
                 retried: true,
             };
-            self.exchange(&list, std::slice::from_ref(&id), opts);
-            lock(&self.pending).remove(&id);
-            let reply = rx.try_recv().ok()?;
+            let reply = self.own_exchange(&id, "tools/list", Duration::ZERO, || {
+                self.exchange(&list, std::slice::from_ref(&id), opts);
+            })?;
             self.filter_tools(&reply);
             let v: serde_json::Value = serde_json::from_slice(&reply).ok()?;
             cursor = v["result"]["nextCursor"].as_str().map(str::to_string);
@@ -1173,22 +1170,11 @@ impl Proxy {
         let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
             return;
         };
-        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
-        let again = Id::string(&format!("mcp-remote-reissue-{n}"));
+        let again = self.own_id("reissue");
         v["id"] = again.to_value();
         let Ok(again_body) = serde_json::to_vec(&v) else {
             return;
         };
-        let (tx, rx) = mpsc::channel();
-        lock(&self.pending).insert(
-            again.clone(),
-            Pending {
-                target: Target::Capture(tx),
-                method: method.clone(),
-                cancelled: false,
-                sent_in: None,
-            },
-        );
         let retry = PostOpts {
             initialize: false,
             may_recover: false,
@@ -1199,11 +1185,10 @@ impl Proxy {
             modern: opts.modern,
             retried: true,
         };
-        self.exchange(&again_body, std::slice::from_ref(&again), retry);
-        lock(&self.pending).remove(&again);
-        let reply = rx
-            .try_recv()
-            .ok()
+        let reply = self
+            .own_exchange(&again, &method, Duration::ZERO, || {
+                self.exchange(&again_body, std::slice::from_ref(&again), retry);
+            })
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
         match reply {
             Some(mut r) if !self.all_answered(expect) => {
@@ -1297,34 +1282,55 @@ impl Proxy {
         result
     }
 
+    /// A fresh id for a request of mcp-remote's own (clients may not use the prefix).
+    fn own_id(&self, kind: &str) -> Id {
+        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
+        Id::string(&format!("mcp-remote-{kind}-{n}"))
+    }
+
+    /// Registers `id` as a request of mcp-remote's own, runs `send`, and returns its answer (the
+    /// server's, or the error answer mcp-remote made), waiting up to `wait` for an answer that
+    /// arrives later on an event stream.
+    fn own_exchange(
+        &self,
+        id: &Id,
+        method: &str,
+        wait: Duration,
+        send: impl FnOnce(),
+    ) -> Option<Vec<u8>> {
+        let (tx, rx) = mpsc::channel();
+        let own = Pending {
+            target: Target::Capture(tx),
+            method: method.to_string(),
+            cancelled: false,
+            sent_in: None,
+        };
+        lock(&self.pending).insert(id.clone(), own);
+        send();
+        let reply = rx.recv_timeout(wait).ok();
+        lock(&self.pending).remove(id);
+        reply
+    }
+
     /// Sends the client's `initialize` again under an id of our own, then `initialized`.
     fn replay_initialize(&self, init: &[u8], via: Via<'_>) -> Result<(), String> {
-        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
-        let id = Id::string(&format!("mcp-remote-reinit-{n}"));
+        let id = self.own_id("reinit");
         let mut v: serde_json::Value = serde_json::from_slice(init).map_err(|e| e.to_string())?;
         v["id"] = id.to_value();
         let body = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
-        let (tx, rx) = mpsc::channel();
-        lock(&self.pending).insert(
-            id.clone(),
-            Pending {
-                target: Target::Capture(tx),
-                method: "initialize".into(),
-                cancelled: false,
-                sent_in: None,
-            },
-        );
         {
             let mut s = lock(&self.session);
             s.id = None;
             s.epoch += 1;
             s.get_wanted = false;
         }
-        self.post_via(via, &body, std::slice::from_ref(&id), true);
-        // Streamable HTTP has answered by now; a legacy answer comes on the event stream.
-        let reply = rx.recv_timeout(ENDPOINT_WAIT);
-        lock(&self.pending).remove(&id);
-        let reply = reply.map_err(|_| "the server did not answer initialize".to_string())?;
+        // Streamable HTTP has answered when post_via returns; a legacy answer comes on the
+        // event stream.
+        let reply = self
+            .own_exchange(&id, "initialize", ENDPOINT_WAIT, || {
+                self.post_via(via, &body, std::slice::from_ref(&id), true);
+            })
+            .ok_or("the server did not answer initialize")?;
         let shape = jsonrpc::parse(&reply).map_err(|e| e.to_string())?;
         let Shape::Single(m) = shape else {
             return Err("unexpected batch".into());
@@ -1556,7 +1562,6 @@ impl Proxy {
     /// Sends the proxy's own `ping` whenever the session has been quiet for `every`, so that
     /// idle connections through proxies and load balancers stay open. Answers are swallowed.
     fn keep_alive_loop(&self, every: Duration) {
-        let mut n = 0u64;
         loop {
             let quiet_for = lock(&self.activity).elapsed();
             if quiet_for < every {
@@ -1577,20 +1582,9 @@ impl Proxy {
             if lock(&self.session).init.is_none() || self.bridged() {
                 continue;
             }
-            n += 1;
-            let id = Id::string(&format!("mcp-remote-ping-{n}"));
+            let id = self.own_id("ping");
             let body =
                 format!(r#"{{"jsonrpc":"2.0","id":{},"method":"ping"}}"#, id.json()).into_bytes();
-            let (tx, rx) = mpsc::channel();
-            lock(&self.pending).insert(
-                id.clone(),
-                Pending {
-                    target: Target::Capture(tx),
-                    method: "ping".into(),
-                    cancelled: false,
-                    sent_in: None,
-                },
-            );
             let job = Job {
                 headers: vec![("Mcp-Method".into(), "ping".into())],
                 modern: None,
@@ -1599,17 +1593,19 @@ impl Proxy {
                 method: Some("ping".into()),
             };
             let started = Instant::now();
-            let _ = self.send(&job, false, &mut None);
-            lock(&self.pending).remove(&id);
-            match rx.try_recv() {
-                Ok(reply) if jsonrpc::error_of(&reply).is_none() => {
+            // Over the legacy transport the answer comes on the event stream, a moment later.
+            let reply = self.own_exchange(&id, "ping", KEEP_ALIVE_WAIT, || {
+                let _ = self.send(&job, false, &mut None);
+            });
+            match reply {
+                Some(reply) if jsonrpc::error_of(&reply).is_none() => {
                     log::debug!("keep-alive ping answered in {:?}", started.elapsed())
                 }
-                Ok(reply) => log::info!(
+                Some(reply) => log::info!(
                     "keep-alive ping failed: {}",
                     String::from_utf8_lossy(&reply)
                 ),
-                Err(_) => log::info!("keep-alive ping got no answer"),
+                None => log::info!("keep-alive ping got no answer"),
             }
         }
     }

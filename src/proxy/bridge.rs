@@ -292,8 +292,7 @@ impl Proxy {
                 "the remote server asked for {method:?}, which this client did not declare"
             ));
         }
-        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
-        let id = Id::string(&format!("mcp-remote-input-{n}"));
+        let id = self.own_id("input");
         let (tx, rx) = mpsc::channel();
         lock(&self.asked).insert(id.clone(), tx);
         let mut ask = json!({"jsonrpc": "2.0", "id": id.to_value(), "method": method});
@@ -329,21 +328,10 @@ impl Proxy {
 
     /// Sends a request of mcp-remote's own to a modern server and returns the answer.
     fn own_request(&self, method: &str, params: Value, version: &str) -> Option<Value> {
-        let n = self.internal_ids.fetch_add(1, Ordering::Relaxed);
-        let id = Id::string(&format!("mcp-remote-own-{n}"));
+        let id = self.own_id("own");
         let body =
             json!({"jsonrpc": "2.0", "id": id.to_value(), "method": method, "params": params});
         let body = serde_json::to_vec(&body).ok()?;
-        let (tx, rx) = mpsc::channel();
-        lock(&self.pending).insert(
-            id.clone(),
-            Pending {
-                target: Target::Capture(tx),
-                method: method.to_string(),
-                cancelled: false,
-                sent_in: None,
-            },
-        );
         let headers = self.headers_of(&body);
         let opts = PostOpts {
             initialize: false,
@@ -355,11 +343,10 @@ impl Proxy {
             modern: Some(version),
             retried: false,
         };
-        self.exchange(&body, std::slice::from_ref(&id), opts);
-        lock(&self.pending).remove(&id);
-        rx.try_recv()
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+        self.own_exchange(&id, method, Duration::ZERO, || {
+            self.exchange(&body, std::slice::from_ref(&id), opts);
+        })
+        .and_then(|b| serde_json::from_slice(&b).ok())
     }
 
     fn write_error(&self, id: &Id, why: &str) {

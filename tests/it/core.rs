@@ -837,3 +837,28 @@ fn a_notification_reaches_the_server_before_the_next_message() {
     let list = reqs.iter().position(|r| r.rpc_method() == "tools/list");
     assert!(get.is_some() && get < list, "{:?}", server.summary());
 }
+
+#[test]
+fn a_notification_the_server_never_accepts_holds_the_order_only_briefly() {
+    let server = basic_server("s1", |req, _resp| {
+        if req.rpc_method() == "notifications/roots/list_changed" {
+            // Never answered (within the test's patience).
+            thread::sleep(Duration::from_secs(30));
+            return true;
+        }
+        false
+    });
+    let mut p = connected(&server, &[]);
+    let start = Instant::now();
+    p.send(r#"{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}"#);
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
+    let r = p
+        .recv_within(Duration::from_secs(20))
+        .expect("the ping waited for the notification forever");
+    assert_eq!(r["id"], 1);
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
+}
