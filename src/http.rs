@@ -94,7 +94,7 @@ fn agent_with_deadline(
     roots: Option<&ureq::tls::RootCerts>,
     deadline: Option<Duration>,
 ) -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_global(deadline)
         .http_status_as_error(false)
         .max_redirects(0)
@@ -118,8 +118,13 @@ fn agent_with_deadline(
                 .build(),
             None => ureq::tls::TlsConfig::default(),
         })
-        .build()
-        .into()
+        .build();
+    // Connections that a cancelled request can close (see `abort`).
+    ureq::Agent::with_parts(
+        config,
+        crate::abort::Connector::default(),
+        ureq::unversioned::resolver::DefaultResolver::default(),
+    )
 }
 
 /// A proxy URL for logs: any credentials in it are replaced.

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod abort;
 mod cli;
 mod client;
 mod doctor;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use ureq::Body;
 
+use crate::abort::Abort;
 use crate::cli::Config;
 use crate::error::Error;
 use crate::http::{self, Http};
@@ -67,6 +68,24 @@ struct Pending {
     cancelled: bool,
     /// The legacy server session it was sent in; a new session means its answer will not come.
     sent_in: Option<u64>,
+    /// Closes the request's HTTP exchange when the client cancels it.
+    abort: Arc<Abort>,
+    /// Sent in the 2026-07-28 era (or through the bridge), where closing the response stream is
+    /// the cancellation and `notifications/cancelled` is not sent to the server.
+    modern: bool,
+}
+
+impl Pending {
+    fn new(target: Target, method: &str) -> Pending {
+        Pending {
+            target,
+            method: method.to_string(),
+            cancelled: false,
+            sent_in: None,
+            abort: Arc::default(),
+            modern: false,
+        }
+    }
 }
 
 struct Session {
@@ -356,23 +375,27 @@ impl Proxy {
                                 id.json()
                             );
                         }
-                        pending.insert(
-                            id.clone(),
-                            Pending {
-                                target: Target::Stdout,
-                                method: method.clone(),
-                                cancelled: false,
-                                sent_in: None,
-                            },
-                        );
+                        let mut p = Pending::new(Target::Stdout, method);
+                        p.modern = self.bridged()
+                            || mcp_headers::meta_version(&line, m)
+                                .is_some_and(|v| mcp_headers::is_modern(&v));
+                        pending.insert(id.clone(), p);
                         requests.push(id.clone());
                         ordered = true;
                     }
                     Kind::Notification => {
                         if m.method.as_deref() == Some("notifications/cancelled") {
-                            if let Some(id) = cancelled_id(&line, m) {
-                                if let Some(p) = pending.get_mut(&id) {
+                            if let Some(p) =
+                                cancelled_id(&line, m).and_then(|id| pending.get_mut(&id))
+                            {
+                                if matches!(p.target, Target::Stdout) {
                                     p.cancelled = true;
+                                    p.abort.fire();
+                                    log::debug!("the client cancelled a {} request", p.method);
+                                    if p.modern && shape.msgs().len() == 1 {
+                                        // Closing its stream was the cancellation.
+                                        return None;
+                                    }
                                 }
                             }
                         } else {
@@ -445,6 +468,18 @@ impl Proxy {
     /// Sends one client message and sees that each of its requests is answered.
     fn send_job(&self, mut job: Job, seq: Option<u64>) {
         let turn = seq.map(|s| self.turns.wait(s));
+        // A single request runs under its cancel switch; one cancelled before it went out is
+        // not sent at all.
+        let abort = match job.requests.as_slice() {
+            [only] => lock(&self.pending).get(only).map(|p| Arc::clone(&p.abort)),
+            _ => None,
+        };
+        if abort.as_ref().is_some_and(|a| a.fired()) {
+            log::debug!("a request cancelled before it was sent was dropped");
+            lock(&self.pending).remove(&job.requests[0]);
+            return;
+        }
+        let _scope = abort.map(crate::abort::scope);
         if self.bridged() {
             if let Ok(Shape::Single(m)) = jsonrpc::parse(&job.body) {
                 match self.bridge_message(&job.body, &m) {
@@ -491,6 +526,15 @@ impl Proxy {
             }
         }
         drop(held);
+        if route == Some(Route::Streamable) {
+            // Over Streamable HTTP a cancelled request's exchange is over: nothing will answer it.
+            let mut pending = lock(&self.pending);
+            for id in &job.requests {
+                if pending.get(id).is_some_and(|p| p.cancelled) {
+                    pending.remove(id);
+                }
+            }
+        }
     }
 
     /// Sends a client message over the chosen transport, switching once under `*-first` when the
@@ -785,7 +829,11 @@ impl Proxy {
         match self.http.post(url, body, extra, head_timeout) {
             Ok(r) => Some(r),
             Err(e) => {
-                log::warn!("{e}");
+                if !expect.is_empty() && self.all_answered(expect) {
+                    log::debug!("a cancelled request's exchange was closed ({e})");
+                } else {
+                    log::warn!("{e}");
+                }
                 self.fail_all(expect, PROXY_ERROR, &format!("mcp-remote: {e}"));
                 None
             }
@@ -867,10 +915,20 @@ impl Proxy {
                         Target::Capture(tx) => {
                             let _ = tx.send(buf.to_vec());
                         }
+                        Target::Stdout if p.cancelled => {
+                            log::debug!(
+                                "dropped the answer to {} request {}, which the client cancelled",
+                                p.method,
+                                id.json()
+                            );
+                        }
                         Target::Stdout if bridged_body.is_some() && input_required(buf, m) => {
                             if let Some(body) = bridged_body {
                                 lock(&self.bridge_bodies).insert(id.clone(), body);
                             }
+                            // Still the client's request: it can be cancelled while the bridge
+                            // gathers its input.
+                            lock(&self.pending).insert(id.clone(), p);
                             self.bridge_input_required(id, buf);
                         }
                         Target::Stdout => {
@@ -904,7 +962,7 @@ impl Proxy {
                         Kind::Response => {
                             if let Some(p) = m.id.as_ref().and_then(|id| pending.remove(id)) {
                                 match p.target {
-                                    Target::Stdout => forward = true,
+                                    Target::Stdout => forward |= !p.cancelled,
                                     Target::Capture(tx) => {
                                         let _ = tx.send(buf[m.range.clone()].to_vec());
                                     }
@@ -1193,9 +1251,7 @@ impl Proxy {
         match reply {
             Some(mut r) if !self.all_answered(expect) => {
                 r["id"] = host_id.to_value();
-                if lock(&self.pending).remove(host_id).is_some() {
-                    self.write(r.to_string().as_bytes());
-                }
+                self.answer_host(host_id, r.to_string().as_bytes());
             }
             _ => self.fail_unanswered(expect, &format!("the response stream broke twice ({why})")),
         }
@@ -1299,13 +1355,7 @@ impl Proxy {
         send: impl FnOnce(),
     ) -> Option<Vec<u8>> {
         let (tx, rx) = mpsc::channel();
-        let own = Pending {
-            target: Target::Capture(tx),
-            method: method.to_string(),
-            cancelled: false,
-            sent_in: None,
-        };
-        lock(&self.pending).insert(id.clone(), own);
+        lock(&self.pending).insert(id.clone(), Pending::new(Target::Capture(tx), method));
         send();
         let reply = rx.recv_timeout(wait).ok();
         lock(&self.pending).remove(id);
@@ -1552,6 +1602,13 @@ impl Proxy {
                     let _ = tx.send(err);
                 }
             }
+        }
+    }
+
+    /// Writes the answer to the client's request `id`, unless it was answered or cancelled.
+    fn answer_host(&self, id: &Id, msg: &[u8]) {
+        if lock(&self.pending).remove(id).is_some_and(|p| !p.cancelled) {
+            self.write(msg);
         }
     }
 

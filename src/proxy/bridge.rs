@@ -233,7 +233,7 @@ impl Proxy {
                 if let Some(r) = answer.get_mut("result").and_then(Value::as_object_mut) {
                     r.remove("resultType");
                 }
-                self.write(answer.to_string().as_bytes());
+                self.answer_host(host_id, answer.to_string().as_bytes());
                 return;
             }
             let mut answers = serde_json::Map::new();
@@ -242,7 +242,7 @@ impl Proxy {
                 .cloned()
                 .unwrap_or_default()
             {
-                match self.ask_client(&req) {
+                match self.ask_client(host_id, &req) {
                     Ok(a) => {
                         answers.insert(key, a);
                     }
@@ -278,8 +278,9 @@ impl Proxy {
         );
     }
 
-    /// Sends one input request to the client and waits (bounded) for its answer.
-    fn ask_client(&self, req: &Value) -> Result<Value, String> {
+    /// Sends one input request to the client and waits (bounded) for its answer, or until the
+    /// client cancels the request `host_id` that needs it.
+    fn ask_client(&self, host_id: &Id, req: &Value) -> Result<Value, String> {
         let method = req["method"].as_str().unwrap_or("");
         let declared = lock(&self.bridge).as_ref().is_some_and(|b| match method {
             "elicitation/create" => b.capabilities.get("elicitation").is_some(),
@@ -300,10 +301,16 @@ impl Proxy {
             ask["params"] = p.clone();
         }
         self.write(ask.to_string().as_bytes());
-        let got = rx.recv_timeout(INPUT_WAIT);
+        let deadline = Instant::now() + INPUT_WAIT;
+        let mut got = None;
+        while got.is_none()
+            && Instant::now() < deadline
+            && !self.all_answered(std::slice::from_ref(host_id))
+        {
+            got = rx.recv_timeout(Duration::from_millis(200)).ok();
+        }
         lock(&self.asked).remove(&id);
         let answer: Value = got
-            .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| format!("the client did not answer {method} in time"))?;
         match answer.get("result") {
@@ -350,11 +357,10 @@ impl Proxy {
     }
 
     fn write_error(&self, id: &Id, why: &str) {
-        self.write(&jsonrpc::error_response(
+        self.answer_host(
             id,
-            PROXY_ERROR,
-            &format!("mcp-remote: {why}"),
-        ));
+            &jsonrpc::error_response(id, PROXY_ERROR, &format!("mcp-remote: {why}")),
+        );
     }
 }
 

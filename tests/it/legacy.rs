@@ -593,3 +593,22 @@ fn a_modern_server_gets_exactly_one_initialize() {
         .position(|r| r.rpc_method() == "notifications/initialized");
     assert!(first_get.is_none_or(|g| g > initialized.unwrap_or(0)));
 }
+
+#[test]
+fn a_late_answer_to_a_cancelled_request_is_not_written() {
+    let (legacy, mut p) = legacy_session(405, absolute, standard, "/mcp", SSE_ONLY);
+    send_unanswered_call(&legacy, &mut p);
+    p.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#);
+    legacy.server.wait_for("the cancel", |r| {
+        r.rpc_method() == "notifications/cancelled"
+    });
+    // The server answers anyway, then a ping: only the ping's answer reaches the client.
+    legacy.push(
+        "s1",
+        &json!({"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"too late"}]}}),
+    );
+    p.send(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
+    let r = p.recv();
+    assert_eq!(r["id"], 3, "the late answer was written: {r}");
+    p.expect_silence(Duration::from_millis(200));
+}

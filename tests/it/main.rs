@@ -1,6 +1,7 @@
 //! The one integration-test crate: spawns the built binary against in-process tiny_http servers.
 
 mod bridge;
+mod cancel;
 mod cli;
 mod client;
 mod core;

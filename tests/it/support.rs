@@ -110,6 +110,15 @@ impl Resp {
         }
     }
 
+    /// Writes an SSE comment; false once the client has closed the connection.
+    pub fn alive(&mut self) -> bool {
+        let Some(w) = self.w.as_mut() else {
+            return false;
+        };
+        let text = ": still working\n\n";
+        write!(w, "{:x}\r\n{text}\r\n", text.len()).is_ok() && w.flush().is_ok()
+    }
+
     pub fn event(&mut self, v: &Value) {
         self.raw(&format!("data: {v}\n\n"));
     }
