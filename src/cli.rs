@@ -37,6 +37,7 @@ pub struct Args {
     pub host: Option<String>,
     pub config_dir: Option<PathBuf>,
     pub transport: Option<String>,
+    pub protocol: Option<String>,
     pub ignore_tools: Vec<String>,
     pub client_metadata_url: Option<String>,
     pub disable_resource_parameter: bool,
@@ -119,6 +120,18 @@ pub enum Transport {
     SseOnly,
 }
 
+/// Which protocol era is spoken with the server (`--protocol`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Protocol {
+    /// Per message: `_meta` naming 2026-07-28 or later is modern, `initialize` is 2025; a
+    /// 2025-era client is bridged when the server refuses `initialize` as a modern-only one does.
+    Auto,
+    /// Everything with the 2025 rules; never bridged.
+    Legacy,
+    /// The server speaks only 2026-07-28: a 2025-era client is bridged from its `initialize` on.
+    Modern,
+}
+
 /// How much goes to stderr.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Verbosity {
@@ -141,6 +154,7 @@ pub struct Config {
     pub host: String,
     pub config_dir: Option<PathBuf>,
     pub transport: Transport,
+    pub protocol: Protocol,
     pub ignore_tools: Vec<String>,
     pub connect_timeout: Duration,
     /// Extra CA certificates (PEM), added to the OS trust store.
@@ -213,6 +227,7 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
                 args.config_dir = Some(PathBuf::from(value(&mut p, "--config-dir")?))
             }
             Long("transport") => args.transport = Some(string(&mut p, "--transport")?),
+            Long("protocol") => args.protocol = Some(string(&mut p, "--protocol")?),
             Long("ignore-tool") => args.ignore_tools.push(string(&mut p, "--ignore-tool")?),
             Long("client-metadata-url") => {
                 args.client_metadata_url = Some(string(&mut p, "--client-metadata-url")?)
@@ -494,6 +509,25 @@ impl Config {
                 ))
             }
         };
+        let protocol = match args.protocol.as_deref() {
+            None | Some("auto") => Protocol::Auto,
+            Some("legacy") => Protocol::Legacy,
+            Some("modern") => Protocol::Modern,
+            Some(other) => {
+                return Err(usage(
+                    "--protocol",
+                    format!("{other:?} is not one of auto, legacy, modern"),
+                ))
+            }
+        };
+        if protocol == Protocol::Modern
+            && matches!(transport, Transport::SseFirst | Transport::SseOnly)
+        {
+            return Err(usage(
+                "--protocol",
+                "modern needs Streamable HTTP, but --transport asks for the legacy HTTP+SSE transport first".into(),
+            ));
+        }
         for pat in &args.ignore_tools {
             if pat.trim().is_empty() {
                 return Err(usage("--ignore-tool", "pattern is empty".into()));
@@ -557,6 +591,7 @@ impl Config {
             host,
             config_dir,
             transport,
+            protocol,
             ignore_tools: args.ignore_tools,
             connect_timeout,
             ca_files: args.ca_files,
@@ -735,6 +770,10 @@ FLAGS:
                                       cannot be set.
     --allow-http                      Allow plain http:// to non-loopback hosts (development).
     --transport <strategy>            http-first (default), sse-first, http-only, sse-only.
+    --protocol <era>                  auto (default): per message, bridging a 2025-era client
+                                      to a 2026-07-28-only server when needed; legacy: 2025
+                                      rules only, never bridge; modern: the server speaks only
+                                      2026-07-28, bridge from the first initialize.
     --ignore-tool <pattern>           Hide tools whose name matches (repeatable; * is a
                                       wildcard, whole name, case-insensitive). Calls to them
                                       are answered with an error.
@@ -963,6 +1002,34 @@ mod tests {
         assert_eq!(
             config(&["https://e.com", "--auth-timeout", "soon"]).unwrap_err(),
             "--auth-timeout: \"soon\" is not a duration (examples: 30, 30s, 2m, 1m30s)"
+        );
+    }
+
+    #[test]
+    fn protocol_era() {
+        let era = |a: &[&str]| config(a).map(|c| c.protocol);
+        assert_eq!(era(&["https://e.com"]), Ok(Protocol::Auto));
+        assert_eq!(
+            era(&["https://e.com", "--protocol", "legacy"]),
+            Ok(Protocol::Legacy)
+        );
+        assert_eq!(
+            era(&[
+                "https://e.com",
+                "--protocol",
+                "modern",
+                "--transport",
+                "http-only"
+            ]),
+            Ok(Protocol::Modern)
+        );
+        assert_eq!(
+            era(&["https://e.com", "--protocol", "2026"]).unwrap_err(),
+            "--protocol: \"2026\" is not one of auto, legacy, modern"
+        );
+        assert_eq!(
+            era(&["https://e.com", "--protocol", "modern", "--transport", "sse-only"]).unwrap_err(),
+            "--protocol: modern needs Streamable HTTP, but --transport asks for the legacy HTTP+SSE transport first"
         );
     }
 

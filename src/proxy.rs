@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ureq::Body;
 
 use crate::abort::Abort;
-use crate::cli::Config;
+use crate::cli::{Config, Protocol};
 use crate::error::Error;
 use crate::http::{self, Http};
 use crate::jsonrpc::{self, Id, Kind, Msg, Shape, INVALID_REQUEST, PARSE_ERROR, PROXY_ERROR};
@@ -376,9 +376,7 @@ impl Proxy {
                             );
                         }
                         let mut p = Pending::new(Target::Stdout, method);
-                        p.modern = self.bridged()
-                            || mcp_headers::meta_version(&line, m)
-                                .is_some_and(|v| mcp_headers::is_modern(&v));
+                        p.modern = self.bridged() || self.modern_version(&line, m).is_some();
                         pending.insert(id.clone(), p);
                         requests.push(id.clone());
                         ordered = true;
@@ -410,7 +408,7 @@ impl Proxy {
             Shape::Single(m) => (
                 m.method.clone(),
                 self.request_headers(&line, m),
-                mcp_headers::meta_version(&line, m).filter(|v| mcp_headers::is_modern(v)),
+                self.modern_version(&line, m),
             ),
             Shape::Batch(_) => (None, Vec::new(), None),
         };
@@ -424,6 +422,15 @@ impl Proxy {
             },
             ordered,
         ))
+    }
+
+    /// The 2026-07-28 (or later) version a client message names in `_meta`, when it is to be
+    /// sent in that era (not under `--protocol legacy`).
+    fn modern_version(&self, buf: &[u8], m: &Msg) -> Option<String> {
+        if self.cfg.protocol == Protocol::Legacy {
+            return None;
+        }
+        mcp_headers::meta_version(buf, m).filter(|v| mcp_headers::is_modern(v))
     }
 
     /// Refuses what must not be forwarded; the error carries the message's id where it has one.
@@ -549,6 +556,23 @@ impl Proxy {
                 Posted::Failed | Posted::NotStreamable(_) | Posted::Modern(_) => None,
             };
         }
+        if initialize && self.cfg.protocol == Protocol::Modern && !self.bridged() {
+            // The user says the server speaks only 2026-07-28: no initialize to refuse first.
+            return match self.bridge_start(job, "--protocol modern") {
+                Ok(()) => {
+                    self.settle(Route::Streamable);
+                    Some(Route::Streamable)
+                }
+                Err(e) => {
+                    self.fail_all(
+                        &job.requests,
+                        PROXY_ERROR,
+                        &format!("mcp-remote: --protocol modern, but {e}"),
+                    );
+                    None
+                }
+            };
+        }
         let probe = initialize && !choice.settled;
         let opts = PostOpts {
             initialize,
@@ -583,15 +607,21 @@ impl Proxy {
                 }
             }
             Posted::Modern(why) => {
-                if initialize && self.bridge_start(job, &why) {
-                    self.settle(Route::Streamable);
-                    return Some(Route::Streamable);
-                }
-                self.fail_all(
-                    &job.requests,
-                    PROXY_ERROR,
-                    &format!("mcp-remote: server answered {why}"),
-                );
+                let refused = format!("the server refused initialize ({why})");
+                let failed = match self.cfg.protocol {
+                    Protocol::Auto if initialize => match self.bridge_start(job, &refused) {
+                        Ok(()) => {
+                            self.settle(Route::Streamable);
+                            return Some(Route::Streamable);
+                        }
+                        Err(e) => format!("server answered {why}, and {e}"),
+                    },
+                    Protocol::Legacy => format!(
+                        "server answered {why}; it seems to speak only MCP 2026-07-28, which --protocol legacy does not bridge to (use --protocol auto)"
+                    ),
+                    _ => format!("server answered {why}"),
+                };
+                self.fail_all(&job.requests, PROXY_ERROR, &format!("mcp-remote: {failed}"));
                 None
             }
             Posted::Failed | Posted::NotLegacy => None,

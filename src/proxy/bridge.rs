@@ -45,11 +45,11 @@ pub(super) enum Bridged {
 }
 
 impl Proxy {
-    /// The host's `initialize` was refused by a modern-only server: discover it and answer the
-    /// host ourselves. Returns whether the bridge is up.
-    pub(super) fn bridge_start(&self, job: &Job, why: &str) -> bool {
+    /// The host's `initialize` is for a modern-only server (`why`): discover it and answer the
+    /// host ourselves. Returns why the bridge could not be set up.
+    pub(super) fn bridge_start(&self, job: &Job, why: &str) -> Result<(), String> {
         let Some(host_id) = job.requests.first() else {
-            return false;
+            return Err("an initialize without an id cannot be bridged".into());
         };
         let init: Value = serde_json::from_slice(&job.body).unwrap_or(Value::Null);
         let params = &init["params"];
@@ -65,41 +65,44 @@ impl Proxy {
                 .unwrap_or_else(|| json!({})),
             log_level: None,
         };
-        log::info!("the server refused initialize ({why}); asking it server/discover");
+        log::info!("{why}; asking the server server/discover");
         let mut discovered = None;
-        for _attempt in 0..2 {
+        let mut failure = String::from("server/discover got no answer");
+        for attempt in 0..2 {
             let reply = self.own_request(
                 "server/discover",
                 json!({"_meta": bridge.meta()}),
                 &bridge.version,
             );
-            match reply {
-                Some(r) if r.get("result").is_some() => {
-                    discovered = Some(r["result"].clone());
-                    break;
-                }
-                Some(r) if r["error"]["code"] == -32022 => {
-                    let supported = r["error"]["data"]["supported"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    let pick = supported
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .filter(|v| mcp_headers::is_modern(v) && *v != bridge.version)
-                        .max()
-                        .map(str::to_string);
-                    match pick {
-                        Some(v) => bridge.version = v,
-                        None => break,
-                    }
-                }
-                _ => break,
+            let Some(r) = reply else { break };
+            if r.get("result").is_some() {
+                discovered = Some(r["result"].clone());
+                break;
+            }
+            failure = format!(
+                "server/discover failed: {}",
+                r["error"]["message"]
+                    .as_str()
+                    .map_or("no result", |m| m.trim_start_matches("mcp-remote: "))
+            );
+            // -32022 names the versions the server supports: ask once more in one of them.
+            let pick = (attempt == 0 && r["error"]["code"] == -32022)
+                .then(|| r["error"]["data"]["supported"].as_array().cloned())
+                .flatten()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|v| mcp_headers::is_modern(v) && *v != bridge.version)
+                .max()
+                .map(str::to_string);
+            match pick {
+                Some(v) => bridge.version = v,
+                None => break,
             }
         }
         let Some(d) = discovered else {
-            log::warn!("server/discover failed too; the server's refusal stands");
-            return false;
+            log::warn!("{failure}");
+            return Err(failure);
         };
         let server_info = d
             .get("serverInfo")
@@ -130,7 +133,7 @@ impl Proxy {
             let answer = json!({"jsonrpc": "2.0", "id": host_id.to_value(), "result": result});
             self.write(answer.to_string().as_bytes());
         }
-        true
+        Ok(())
     }
 
     /// Whether the bridge is up.

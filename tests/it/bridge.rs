@@ -185,3 +185,80 @@ fn a_legacy_server_is_not_bridged() {
         .all(|r| r.rpc_method() != "server/discover"));
     assert_eq!(server.count(|r| r.rpc_method() == "ping"), 1);
 }
+
+#[test]
+fn protocol_modern_bridges_without_sending_initialize() {
+    let server = modern_only();
+    let mut p = Proxy::start(&server.url, &["--protocol", "modern"]);
+    p.send(&legacy_initialize());
+    let init = p.recv_response(&json!(0));
+    assert_eq!(
+        init["result"]["serverInfo"]["name"], "modern-only",
+        "{init}"
+    );
+    let methods: Vec<String> = server.requests().iter().map(Req::rpc_method).collect();
+    assert_eq!(methods, ["server/discover"], "no initialize is tried first");
+}
+
+/// A 2025-only server that answers `server/discover` as server-everything (TS SDK 1.x) does:
+/// 400 with id null.
+fn no_discover_server() -> Server {
+    basic_server("s1", |req, resp| {
+        if req.rpc_method() == "server/discover" {
+            resp.body(400, "application/json", &[], br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: Server not initialized"}}"#);
+            return true;
+        }
+        false
+    })
+}
+
+#[test]
+fn protocol_modern_against_a_legacy_server_says_what_failed() {
+    let server = no_discover_server();
+    let mut p = Proxy::start(&server.url, &["--protocol", "modern"]);
+    p.send(&legacy_initialize());
+    let r = p.recv_response(&json!(0));
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("mcp-remote: --protocol modern, but server/discover failed: server answered HTTP 400: Bad Request: Server not initialized"),
+        "{r}"
+    );
+    assert_eq!(server.count(|r| r.rpc_method() == "initialize"), 0);
+}
+
+#[test]
+fn protocol_legacy_never_bridges() {
+    let server = modern_only();
+    let mut p = Proxy::start(&server.url, &["--protocol", "legacy"]);
+    p.send(&legacy_initialize());
+    let r = p.recv_response(&json!(0));
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("use --protocol auto"), "{r}");
+    assert_eq!(server.count(|r| r.rpc_method() == "server/discover"), 0);
+}
+
+#[test]
+fn a_modern_client_learns_at_once_that_a_2025_server_does_not_discover() {
+    let server = no_discover_server();
+    let mut p = Proxy::start(&server.url, &[]);
+    let discover = json!({"jsonrpc":"2.0","id":"server-discover-probe-1","method":"server/discover",
+        "params":{"_meta":{"io.modelcontextprotocol/protocolVersion":V,
+            "io.modelcontextprotocol/clientCapabilities":{},
+            "io.modelcontextprotocol/clientInfo":{"name":"modern-host","version":"1"}}}});
+    let start = std::time::Instant::now();
+    p.send(&discover.to_string());
+    let r = p.recv_response(&json!("server-discover-probe-1"));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        r["error"]["code"], -32000,
+        "the server's own code, so the host falls back: {r}"
+    );
+    assert_ne!(r["error"]["code"], -32022);
+    // The host falls back to initialize on the same process, which works.
+    p.send(&initialize(1));
+    assert!(p.recv_response(&json!(1)).get("result").is_some());
+}
