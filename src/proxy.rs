@@ -99,6 +99,8 @@ struct Session {
     recovery: Result<(), String>,
     /// The GET stream should run for this epoch.
     get_wanted: bool,
+    /// The bridge is up: the standalone-stream thread holds its `subscriptions/listen` instead.
+    listen_wanted: bool,
     /// A replayed initialize is under way: new requests wait for its session id.
     recovering: bool,
     /// The epoch in which the standalone GET last got an answer (or failed).
@@ -188,6 +190,7 @@ impl Proxy {
                 epoch: 0,
                 recovery: Ok(()),
                 get_wanted: false,
+                listen_wanted: false,
                 recovering: false,
                 get_answered: None,
             }),
@@ -975,13 +978,12 @@ impl Proxy {
                         }
                     }
                 }
-                Kind::Request | Kind::Notification => {
-                    if m.method.as_deref() == Some("notifications/tools/list_changed") {
-                        // The schemas behind Mcp-Param-* may have changed; the client lists again.
-                        lock(&self.tool_headers).clear();
-                    }
-                    self.write(buf)
-                }
+                Kind::Notification if self.bridged() => match self.bridge_notification(buf) {
+                    Some(Some(plain)) => self.deliver_notification(&plain, m),
+                    Some(None) => {}
+                    None => self.deliver_notification(buf, m),
+                },
+                Kind::Request | Kind::Notification => self.deliver_notification(buf, m),
                 Kind::Invalid => log::warn!("dropped a server message that is not JSON-RPC"),
             },
             Shape::Batch(msgs) => {
@@ -1009,6 +1011,15 @@ impl Proxy {
                 }
             }
         }
+    }
+
+    /// Writes a server notification or request to the client.
+    fn deliver_notification(&self, buf: &[u8], m: &Msg) {
+        if m.method.as_deref() == Some("notifications/tools/list_changed") {
+            // The schemas behind Mcp-Param-* may have changed; the client lists again.
+            lock(&self.tool_headers).clear();
+        }
+        self.write(buf)
     }
 
     /// Records the negotiated protocol version from an `initialize` result.
@@ -1231,7 +1242,9 @@ impl Proxy {
             return self.fail_unanswered(expect, &format!("the response stream broke ({why})"));
         };
         if method == "subscriptions/listen" {
-            if lock(&self.pending).remove(host_id).is_some() {
+            let removed = lock(&self.pending).remove(host_id);
+            // mcp-remote's own listen (the bridge's) just ends; the bridge listens again.
+            if removed.is_some_and(|p| matches!(p.target, Target::Stdout)) {
                 let note = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                     "params": {"requestId": host_id.to_value(), "reason": format!("mcp-remote: the listen stream ended ({why})")}});
                 self.write(note.to_string().as_bytes());
@@ -1468,11 +1481,15 @@ impl Proxy {
         loop {
             let (epoch, sid, version) = {
                 let mut s = lock(&self.session);
-                while !self.stopping.load(Ordering::SeqCst) && !s.get_wanted {
+                while !self.stopping.load(Ordering::SeqCst) && !s.get_wanted && !s.listen_wanted {
                     s = self.session_cv.wait(s).unwrap_or_else(|p| p.into_inner());
                 }
                 if self.stopping.load(Ordering::SeqCst) {
                     return;
+                }
+                if s.listen_wanted {
+                    drop(s);
+                    return self.bridge_listen_loop();
                 }
                 (s.epoch, s.id.clone(), s.protocol_version.clone())
             };

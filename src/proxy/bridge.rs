@@ -7,7 +7,10 @@
 //! `logging/setLevel` and the subscription requests itself, and drops the notifications that no
 //! longer exist. An `input_required` result is turned into ordinary server-to-client requests to
 //! the client (elicitation, sampling, roots), whose answers are sent back with the same
-//! `requestState`, so the client sees one ordinary answer.
+//! `requestState`, so the client sees one ordinary answer. Change notifications come from one
+//! `subscriptions/listen` stream that mcp-remote owns: it asks for every list change the server
+//! advertises plus the resources the client subscribed to, reopens the stream (with backoff) when
+//! it breaks or the subscriptions change, and hands the client plain 2025-style notifications.
 
 use serde_json::{json, Value};
 
@@ -18,12 +21,25 @@ const MAX_INPUT_ROUNDS: usize = 10;
 /// How long the client may take to answer one bridged input request.
 const INPUT_WAIT: Duration = Duration::from_secs(600);
 
-/// What the bridge keeps from the client's `initialize`.
+/// Listen refusals in a row after which the bridge stops asking (until subscriptions change).
+const LISTEN_REFUSALS: u32 = 5;
+/// A listen stream that lived this long was healthy: the backoff starts over.
+const LISTEN_HEALTHY: Duration = Duration::from_secs(30);
+
+/// What the bridge keeps from the client's `initialize`, and its listen stream's state.
 pub(super) struct Bridge {
     version: String,
     capabilities: Value,
     client_info: Value,
     log_level: Option<String>,
+    /// The server's capabilities from `server/discover`: which list changes it can announce.
+    server_caps: Value,
+    /// Resources the client subscribed to (`resources/subscribe`).
+    subscribed: std::collections::BTreeSet<String>,
+    /// Closes the listen stream open now, so it is reopened with the new subscriptions.
+    listen_abort: Option<Arc<Abort>>,
+    /// Bumped when the subscriptions change.
+    listen_generation: u64,
 }
 
 /// Whether an error answer to `initialize` says "this server speaks only the modern era".
@@ -64,6 +80,10 @@ impl Proxy {
                 .cloned()
                 .unwrap_or_else(|| json!({})),
             log_level: None,
+            server_caps: json!({}),
+            subscribed: Default::default(),
+            listen_abort: None,
+            listen_generation: 0,
         };
         log::info!("{why}; asking the server server/discover");
         let mut discovered = None;
@@ -128,7 +148,11 @@ impl Proxy {
             "connected: bridging this 2025-era client to a {} server (initialize answered here)",
             bridge.version
         );
+        bridge.server_caps = d.get("capabilities").cloned().unwrap_or_else(|| json!({}));
         *lock(&self.bridge) = Some(bridge);
+        // The standalone-stream thread holds the bridge's listen stream from now on.
+        lock(&self.session).listen_wanted = true;
+        self.session_cv.notify_all();
         if lock(&self.pending).remove(host_id).is_some() {
             let answer = json!({"jsonrpc": "2.0", "id": host_id.to_value(), "result": result});
             self.write(answer.to_string().as_bytes());
@@ -154,7 +178,26 @@ impl Proxy {
             Bridged::Done
         };
         match (m.kind(), method) {
-            (Kind::Request, "ping" | "resources/subscribe" | "resources/unsubscribe") => {
+            (Kind::Request, "ping") => reply_here(json!({})),
+            (Kind::Request, "resources/subscribe" | "resources/unsubscribe") => {
+                let uri = m
+                    .params
+                    .clone()
+                    .and_then(|p| jsonrpc::str_field(body, p, "uri"));
+                if let (Some(uri), Some(b)) = (uri, lock(&self.bridge).as_mut()) {
+                    let changed = if method == "resources/subscribe" {
+                        b.subscribed.insert(uri)
+                    } else {
+                        b.subscribed.remove(&uri)
+                    };
+                    if changed {
+                        b.listen_generation += 1;
+                        if let Some(a) = b.listen_abort.take() {
+                            a.fire();
+                        }
+                    }
+                }
+                self.session_cv.notify_all();
                 reply_here(json!({}))
             }
             (Kind::Request, "logging/setLevel") => {
@@ -338,7 +381,18 @@ impl Proxy {
 
     /// Sends a request of mcp-remote's own to a modern server and returns the answer.
     fn own_request(&self, method: &str, params: Value, version: &str) -> Option<Value> {
-        let id = self.own_id("own");
+        self.own_request_as("own", method, params, version)
+    }
+
+    /// [`Proxy::own_request`] with an id of the given kind (`mcp-remote-<kind>-N`).
+    fn own_request_as(
+        &self,
+        kind: &str,
+        method: &str,
+        params: Value,
+        version: &str,
+    ) -> Option<Value> {
+        let id = self.own_id(kind);
         let body =
             json!({"jsonrpc": "2.0", "id": id.to_value(), "method": method, "params": params});
         let body = serde_json::to_vec(&body).ok()?;
@@ -367,7 +421,137 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// Holds the bridge's `subscriptions/listen` stream until the process stops (on the
+    /// standalone-stream thread, which a bridged session does not otherwise use).
+    pub(super) fn bridge_listen_loop(&self) {
+        let mut backoff = BACKOFF_START;
+        let mut refusals = 0u32;
+        let mut refused_generation = None;
+        while !self.stopping.load(Ordering::SeqCst) {
+            let (body, version, generation, abort) = {
+                let mut guard = lock(&self.bridge);
+                let Some(b) = guard.as_mut() else { return };
+                let filter = b.listen_filter();
+                let wait = filter.as_object().is_none_or(|f| f.is_empty())
+                    || refused_generation == Some(b.listen_generation);
+                if wait {
+                    // Nothing to listen for (or the server refused): wait for a subscription.
+                    let generation = b.listen_generation;
+                    drop(guard);
+                    let s = lock(&self.session);
+                    let _ = self.session_cv.wait_timeout_while(s, BACKOFF_MAX, |_| {
+                        !self.stopping.load(Ordering::SeqCst)
+                            && lock(&self.bridge)
+                                .as_ref()
+                                .is_some_and(|b| b.listen_generation == generation)
+                    });
+                    continue;
+                }
+                let params = json!({"notifications": filter, "_meta": b.meta()});
+                let abort = Arc::new(Abort::default());
+                b.listen_abort = Some(Arc::clone(&abort));
+                (params, b.version.clone(), b.listen_generation, abort)
+            };
+            let opened = Instant::now();
+            let reply = {
+                let _scope = crate::abort::scope(Arc::clone(&abort));
+                self.own_request_as("listen", "subscriptions/listen", body, &version)
+            };
+            let changed = lock(&self.bridge)
+                .as_ref()
+                .is_some_and(|b| b.listen_generation != generation);
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            if changed || abort.fired() {
+                log::debug!("subscriptions changed; listening again");
+                backoff = BACKOFF_START;
+                refusals = 0;
+                continue;
+            }
+            match reply.as_ref().and_then(|r| r.get("error")) {
+                Some(e) => {
+                    refusals += 1;
+                    let why = e["message"].as_str().unwrap_or("error").to_string();
+                    if refusals >= LISTEN_REFUSALS {
+                        log::warn!("the server refused subscriptions/listen {refusals} times ({why}); the client will hear no change notifications until its subscriptions change");
+                        refused_generation = Some(generation);
+                        continue;
+                    }
+                    log::info!("the server refused subscriptions/listen ({why}); asking again");
+                }
+                None => {
+                    refusals = 0;
+                    if opened.elapsed() >= LISTEN_HEALTHY {
+                        backoff = BACKOFF_START;
+                    }
+                    log::debug!("the listen stream ended; listening again");
+                }
+            }
+            let s = lock(&self.session);
+            let _ = self.session_cv.wait_timeout_while(s, backoff, |_| {
+                !self.stopping.load(Ordering::SeqCst)
+                    && lock(&self.bridge)
+                        .as_ref()
+                        .is_some_and(|b| b.listen_generation == generation)
+            });
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// A notification from the bridge's own listen stream, as a 2025-era client expects it:
+    /// the acknowledgement is consumed, the subscription id removed. None: not from our stream.
+    pub(super) fn bridge_notification(&self, buf: &[u8]) -> Option<Option<Vec<u8>>> {
+        let mut v: Value = serde_json::from_slice(buf).ok()?;
+        let meta = v.get_mut("params")?.get_mut("_meta")?.as_object_mut()?;
+        let sid = meta
+            .get("io.modelcontextprotocol/subscriptionId")?
+            .as_str()?;
+        if !sid.starts_with("mcp-remote-listen-") {
+            return None;
+        }
+        meta.remove("io.modelcontextprotocol/subscriptionId");
+        if meta.is_empty() {
+            if let Some(p) = v["params"].as_object_mut() {
+                p.remove("_meta");
+            }
+        }
+        if v["method"] == "notifications/subscriptions/acknowledged" {
+            log::debug!(
+                "listening for {}",
+                v["params"].get("notifications").unwrap_or(&Value::Null)
+            );
+            return Some(None);
+        }
+        Some(serde_json::to_vec(&v).ok())
+    }
+}
+
 impl Bridge {
+    /// What the bridge's listen stream asks for: every list change the server can announce,
+    /// and updates of the resources the client subscribed to.
+    fn listen_filter(&self) -> Value {
+        let caps = &self.server_caps;
+        let mut f = serde_json::Map::new();
+        for (cap, key) in [
+            ("tools", "toolsListChanged"),
+            ("prompts", "promptsListChanged"),
+            ("resources", "resourcesListChanged"),
+        ] {
+            if caps[cap]["listChanged"] == true {
+                f.insert(key.into(), json!(true));
+            }
+        }
+        if !self.subscribed.is_empty() {
+            f.insert(
+                "resourceSubscriptions".into(),
+                json!(self.subscribed.iter().collect::<Vec<_>>()),
+            );
+        }
+        Value::Object(f)
+    }
+
     /// The 2026 `_meta` keys, from the client's `initialize`.
     fn meta(&self) -> Value {
         let mut m = json!({

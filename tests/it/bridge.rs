@@ -2,15 +2,27 @@
 //! 2026-07-28: initialize answered from `server/discover`, `_meta` stamped on every request,
 //! `ping` answered locally, and `input_required` turned into an elicitation and back.
 
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 
 use crate::support::*;
+
+/// The listen streams a fake server has open: the filter each asked for, and a sender that puts
+/// a notification on it (`None` ends it abruptly).
+type Listeners = Arc<Mutex<Vec<(Value, mpsc::Sender<Option<Value>>)>>>;
 
 const V: &str = "2026-07-28";
 
 /// A strict modern-only server: every request needs the version header and `_meta`.
 fn modern_only() -> Server {
-    Server::start(|req, resp| {
+    modern_only_with(Listeners::default())
+}
+
+/// [`modern_only`], whose `subscriptions/listen` streams are kept in `listeners`.
+fn modern_only_with(listeners: Listeners) -> Server {
+    Server::start(move |req, resp| {
         let body = req.json();
         let meta = &body["params"]["_meta"];
         if req.method != "POST" {
@@ -36,8 +48,34 @@ fn modern_only() -> Server {
             return refuse(resp, -32602, "missing clientCapabilities");
         }
         let id = body["id"].clone();
+        if req.rpc_method() == "subscriptions/listen" {
+            let (tx, rx) = mpsc::channel();
+            listeners
+                .lock()
+                .unwrap()
+                .push((body["params"]["notifications"].clone(), tx));
+            let tag = json!({"io.modelcontextprotocol/subscriptionId": id});
+            resp.sse(&[]);
+            resp.event(
+                &json!({"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged",
+                "params":{"notifications":body["params"]["notifications"],"_meta":tag}}),
+            );
+            let start = Instant::now();
+            while start.elapsed() < WAIT {
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(Some(mut note)) => {
+                        note["params"]["_meta"] = tag.clone();
+                        resp.event(&note);
+                    }
+                    Ok(None) => return,
+                    Err(_) if !resp.alive() => return,
+                    Err(_) => {}
+                }
+            }
+            return;
+        }
         let result = match req.rpc_method().as_str() {
-            "server/discover" => json!({"supportedVersions":[V],"capabilities":{"tools":{"listChanged":true}},
+            "server/discover" => json!({"supportedVersions":[V],"capabilities":{"tools":{"listChanged":true},"resources":{"subscribe":true}},
                 "resultType":"complete","_meta":{"io.modelcontextprotocol/serverInfo":{"name":"modern-only","version":"9"}}}),
             "tools/list" => json!({"tools":[{"name":"confirm","inputSchema":{"type":"object"}}],"resultType":"complete"}),
             "tools/call" => {
@@ -197,7 +235,11 @@ fn protocol_modern_bridges_without_sending_initialize() {
         "{init}"
     );
     let methods: Vec<String> = server.requests().iter().map(Req::rpc_method).collect();
-    assert_eq!(methods, ["server/discover"], "no initialize is tried first");
+    assert_eq!(
+        methods[0], "server/discover",
+        "no initialize is tried first"
+    );
+    assert!(!methods.iter().any(|m| m == "initialize"), "{methods:?}");
 }
 
 /// A 2025-only server that answers `server/discover` as server-everything (TS SDK 1.x) does:
@@ -261,4 +303,74 @@ fn a_modern_client_learns_at_once_that_a_2025_server_does_not_discover() {
     // The host falls back to initialize on the same process, which works.
     p.send(&initialize(1));
     assert!(p.recv_response(&json!(1)).get("result").is_some());
+}
+
+/// Waits (bounded) for the `n`th listen stream (from 1) and returns its filter and sender.
+fn nth_listen(listeners: &Listeners, n: usize) -> (Value, mpsc::Sender<Option<Value>>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(l) = listeners.lock().unwrap().get(n - 1) {
+            return l.clone();
+        }
+        assert!(Instant::now() < deadline, "listen stream {n} never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_bridged_client_hears_list_changes_and_resource_updates() {
+    let listeners = Listeners::default();
+    let server = modern_only_with(Arc::clone(&listeners));
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    p.recv_response(&json!(0));
+    p.send(INITIALIZED);
+    // One stream, for what the server advertises; the acknowledgement stays with the proxy.
+    let (filter, first) = nth_listen(&listeners, 1);
+    assert_eq!(filter, json!({"toolsListChanged": true}));
+    first
+        .send(Some(
+            json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{}}),
+        ))
+        .unwrap();
+    let note = p.recv();
+    assert_eq!(
+        note,
+        json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{}}),
+        "a plain 2025-style notification"
+    );
+    // A subscription reopens the stream with the resource in its filter.
+    p.send(r#"{"jsonrpc":"2.0","id":5,"method":"resources/subscribe","params":{"uri":"file:///cfg.json"}}"#);
+    assert_eq!(p.recv_response(&json!(5))["result"], json!({}));
+    let (filter, second) = nth_listen(&listeners, 2);
+    assert_eq!(
+        filter,
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///cfg.json"]})
+    );
+    second
+        .send(Some(json!({"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///cfg.json"}})))
+        .unwrap();
+    let note = p.recv();
+    assert_eq!(note["method"], "notifications/resources/updated", "{note}");
+    assert_eq!(note["params"], json!({"uri": "file:///cfg.json"}));
+    // A stream that breaks is opened again (after a short backoff), with the same filter.
+    let _ = second.send(None);
+    let (filter, _third) = nth_listen(&listeners, 3);
+    assert_eq!(filter["resourceSubscriptions"], json!(["file:///cfg.json"]));
+    p.expect_silence(Duration::from_millis(200));
+    let listens = server.count(|r| r.rpc_method() == "subscriptions/listen");
+    assert_eq!(listens, 3, "{:?}", server.summary());
+    for l in server
+        .requests()
+        .iter()
+        .filter(|r| r.rpc_method() == "subscriptions/listen")
+    {
+        assert_eq!(l.header("mcp-method"), Some("subscriptions/listen"));
+        assert_eq!(
+            l.json()["params"]["_meta"]["io.modelcontextprotocol/clientInfo"]["name"],
+            "legacy-host"
+        );
+    }
+    let (st, took) = p.close();
+    assert!(st.success() && took < Duration::from_secs(3), "{took:?}");
 }
