@@ -1,20 +1,33 @@
 //! `--doctor`: checks the way from this machine to the MCP server one step at a time and prints
-//! what each step finds on stdout: the proxy, DNS, the TCP connect, TLS (with the trust store
-//! mcp-remote uses), the answer to an `initialize` sent without a stored token, the transport that
-//! answer points to, for a 401 the sign-in metadata, and what is stored. It never signs in, and
-//! never sends or prints a stored token. The last line is a verdict with the fix for the first
+//! what each step finds on stdout: the proxy, DNS, the TCP connect, TLS (who issued the server's
+//! certificate, when it expires, and the trust store mcp-remote uses), the answer to an
+//! `initialize` sent without a stored token, the transport that answer points to, for a 401 the
+//! sign-in metadata, and what is stored. It never signs in, and never sends or prints a stored
+//! token. The last line is a verdict with the fix for the first
 //! problem seen; [`run`] returns whether there was none.
 //!
 //! DNS and TCP are checked for the host mcp-remote really connects to: the proxy when one applies
 //! (the proxy resolves the server's name itself), else the server.
+//!
+//! ureq does not expose the server's certificate, so the doctor shakes hands once more on the
+//! connection of its TCP step (through a CONNECT tunnel when an HTTP proxy applies) with rustls
+//! and the same roots, recording the certificates before the verifier judges them: a refused
+//! certificate is described too, which is what a user behind a TLS-inspecting proxy needs to
+//! see. ureq's own request still decides whether TLS works, as it does for the proxy.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::{json, Value};
 use ureq::http::Response;
 use ureq::tls::RootCerts;
@@ -27,11 +40,14 @@ use crate::oauth::discovery::{self, ServerMetadata};
 use crate::oauth::store::{Store, Tokens};
 use crate::oauth::{Auth, Challenge};
 use crate::url::Url;
+use crate::x509;
 
 /// Width of the step names, so that the findings line up.
 const STEP_WIDTH: usize = 13;
 /// The most addresses listed for a name.
 const MAX_ADDRESSES: usize = 6;
+/// The longest answer to CONNECT read from a proxy.
+const MAX_CONNECT_ANSWER: usize = 16 * 1024;
 const PROXY_VARS: &str = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY";
 
 /// The printed findings and the first problem among them.
@@ -118,11 +134,14 @@ fn network(cfg: &Config, server: &Url, r: &mut Report<'_>) -> Result<Option<Reac
     let Some(addrs) = dns(cfg, &host, port, via_proxy, r)? else {
         return Ok(None);
     };
-    if !tcp(cfg, &addrs, via_proxy, r)? {
+    let Some(conn) = tcp(cfg, &addrs, via_proxy, r)? else {
         return Ok(None);
-    }
+    };
     let roots = crate::http::roots(cfg);
     let trust = trust_source(cfg, &roots);
+    let peer = (server.scheme == "https")
+        .then(|| peer_certificate(cfg, server, proxy.as_ref(), conn, &roots));
+    let now = unix_now();
     let agent = crate::http::one_off_agent(cfg, &cfg.url, cfg.timeout, roots)?;
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": crate::client::PROTOCOL_VERSION,
@@ -142,14 +161,30 @@ fn network(cfg: &Config, server: &Url, r: &mut Report<'_>) -> Result<Option<Reac
         Err(e) if is_tls(&e) => {
             let why = crate::trust::explain(&format!("{e} {e:?}"));
             let text = why.clone().unwrap_or_else(|| e.to_string());
+            let seen = match &peer {
+                Some(Ok(p)) => match &p.leaf {
+                    Ok(c) => format!("; certificate {}", c.summary(now)),
+                    Err(m) => format!("; certificate unreadable: {m}"),
+                },
+                Some(Err(m)) => format!("; certificate details unavailable: {m}"),
+                None => String::new(),
+            };
+            let peer = peer.as_ref().and_then(|p| p.as_ref().ok());
             r.fail(
                 "tls",
-                &format!("{text} (trust: {trust})"),
-                tls_fix(why.as_deref(), &e),
+                &format!("{text}{seen}; trust: {trust}"),
+                tls_fix(why.as_deref(), &e.to_string(), peer, now),
             )?;
             return Ok(None);
         }
         Err(e) => {
+            // The handshake worked when the doctor made it; what failed came after.
+            if let Some(Ok(p)) = peer
+                .as_ref()
+                .filter(|p| p.as_ref().is_ok_and(|p| p.verified))
+            {
+                r.say("tls", &tls_ok(Ok(p), &trust, now))?;
+            }
             let what = http::describe(&e, &cfg.url);
             let fix = format!("no answer ({what}): check the URL, the proxy and any firewall");
             r.fail("http", &what, fix)?;
@@ -157,11 +192,8 @@ fn network(cfg: &Config, server: &Url, r: &mut Report<'_>) -> Result<Option<Reac
         }
     };
     let took = started.elapsed();
-    if server.scheme == "https" {
-        r.say(
-            "tls",
-            &format!("ok: the certificate is trusted (trust: {trust})"),
-        )?;
+    if let Some(p) = &peer {
+        r.say("tls", &tls_ok(p.as_ref(), &trust, now))?;
     }
     let status = resp.status().as_u16();
     r.say(
@@ -284,23 +316,24 @@ fn resolve(host: String, port: u16, limit: Duration) -> Result<Vec<SocketAddr>, 
     }
 }
 
-/// Connects to each address in turn until one answers; false (a problem recorded) when none does.
+/// Connects to each address in turn until one answers; `None` (a problem recorded) when none
+/// does.
 fn tcp(
     cfg: &Config,
     addrs: &[SocketAddr],
     via_proxy: bool,
     r: &mut Report<'_>,
-) -> Result<bool, Error> {
+) -> Result<Option<TcpStream>, Error> {
     let mut last = String::new();
     for a in addrs {
         let started = Instant::now();
         match TcpStream::connect_timeout(a, cfg.connect_timeout) {
-            Ok(_) => {
+            Ok(conn) => {
                 r.say(
                     "tcp",
                     &format!("ok: connected to {a} in {}", ms(started.elapsed())),
                 )?;
-                return Ok(true);
+                return Ok(Some(conn));
             }
             Err(e) => last = http::describe(&ureq::Error::Io(e), &a.to_string()),
         }
@@ -311,7 +344,210 @@ fn tcp(
         format!("TCP connect failed ({last}): check the URL's host and port, that the server is running, and any firewall")
     };
     r.fail("tcp", &last, fix)?;
-    Ok(false)
+    Ok(None)
+}
+
+/// What the doctor's own handshake saw of the server's certificate.
+struct Peer {
+    /// The end-entity certificate, or why it could not be read.
+    leaf: Result<x509::Cert, String>,
+    /// The issuer of the last certificate the server sent: the CA this machine has to trust.
+    top_issuer: Option<String>,
+    /// Whether the handshake, verifying with the same roots as ureq, accepted the certificate.
+    verified: bool,
+}
+
+/// Shakes hands with the server over `conn` (the TCP step's connection, to the server or to
+/// its proxy) to read its certificate; `Err` says why it could not be read.
+fn peer_certificate(
+    cfg: &Config,
+    server: &Url,
+    proxy: Option<&ureq::Proxy>,
+    mut conn: TcpStream,
+    roots: &RootCerts,
+) -> Result<Peer, String> {
+    let host = server.host.trim_start_matches('[').trim_end_matches(']');
+    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+    // Only the details depend on this handshake, so it gets the connect timeout rather than
+    // the request's: a server slow to shake hands is then left to the request to judge.
+    conn.set_read_timeout(Some(cfg.connect_timeout))
+        .and_then(|()| conn.set_write_timeout(Some(cfg.connect_timeout)))
+        .map_err(|e| e.to_string())?;
+    if let Some(p) = proxy {
+        tunnel(&mut conn, server, p)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = crate::trust::root_store(roots).and_then(|store| {
+        WebPkiServerVerifier::builder_with_provider(Arc::new(store), Arc::clone(&provider))
+            .build()
+            .ok()
+    });
+    let recorder = Arc::new(Recorder {
+        verifier,
+        algorithms: provider.signature_verification_algorithms,
+        chain: Mutex::new(Vec::new()),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::clone(&recorder) as Arc<dyn ServerCertVerifier>)
+        .with_no_client_auth();
+    let mut tls =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let mut outcome = Ok(());
+    while tls.is_handshaking() && outcome.is_ok() {
+        outcome = tls.complete_io(&mut conn).map(drop);
+    }
+    if outcome.is_ok() {
+        tls.send_close_notify();
+        let _ = tls.complete_io(&mut conn);
+    }
+    let chain = recorder.chain.lock().map(|c| c.clone()).unwrap_or_default();
+    let Some(leaf) = chain.first() else {
+        return Err(match outcome {
+            Err(e) => format!("the handshake failed: {e}"),
+            Ok(()) => "the server sent no certificate".into(),
+        });
+    };
+    Ok(Peer {
+        leaf: x509::parse(leaf),
+        top_issuer: chain
+            .last()
+            .and_then(|c| x509::parse(c).ok())
+            .map(|c| c.issuer),
+        verified: outcome.is_ok(),
+    })
+}
+
+/// Opens a CONNECT tunnel to the server through an HTTP proxy, as ureq does.
+fn tunnel(conn: &mut TcpStream, server: &Url, proxy: &ureq::Proxy) -> Result<(), String> {
+    match proxy.protocol() {
+        ureq::ProxyProtocol::Http => {}
+        ureq::ProxyProtocol::Https => return Err("not read through an HTTPS proxy".into()),
+        _ => return Err("not read through a SOCKS proxy".into()),
+    }
+    let target = format!("{}:{}", server.host, server.port);
+    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if proxy.username().is_some() || proxy.password().is_some() {
+        let creds = format!(
+            "{}:{}",
+            proxy.username().unwrap_or_default(),
+            proxy.password().unwrap_or_default()
+        );
+        let creds = base64::engine::general_purpose::STANDARD.encode(creds);
+        head.push_str(&format!("Proxy-Authorization: Basic {creds}\r\n"));
+    }
+    head.push_str("\r\n");
+    let proxy_failed = |e: std::io::Error| format!("the proxy failed: {e}");
+    conn.write_all(head.as_bytes()).map_err(proxy_failed)?;
+    // Byte by byte: whatever follows the answer belongs to the tunnel.
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        if answer.len() > MAX_CONNECT_ANSWER {
+            return Err("the proxy's answer to CONNECT is too long".into());
+        }
+        match conn.read(&mut byte).map_err(proxy_failed)? {
+            0 => return Err("the proxy closed the connection".into()),
+            _ => answer.push(byte[0]),
+        }
+    }
+    match connect_status(&answer) {
+        Some(200..=299) => Ok(()),
+        Some(status) => Err(format!("the proxy answered CONNECT with HTTP {status}")),
+        None => Err("the proxy's answer to CONNECT is not HTTP".into()),
+    }
+}
+
+/// The status code in a proxy's answer to CONNECT.
+fn connect_status(answer: &[u8]) -> Option<u16> {
+    let line = answer.split(|&b| b == b'\n').next()?;
+    let mut words = std::str::from_utf8(line).ok()?.split_whitespace();
+    if !words.next()?.starts_with("HTTP/") {
+        return None;
+    }
+    words.next()?.parse().ok()
+}
+
+/// Records the certificates the server sends, then lets rustls's verifier judge them with the
+/// roots mcp-remote trusts, so that even a refused certificate can be described.
+#[derive(Debug)]
+struct Recorder {
+    /// `None` for ureq's bundled roots, which cannot be had here: the handshake stops after the
+    /// certificate, and ureq's request judges it.
+    verifier: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+    /// The DER of the end-entity certificate, then of the intermediates.
+    chain: Mutex<Vec<Vec<u8>>>,
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut chain) = self.chain.lock() {
+            *chain = std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.to_vec())
+                .collect();
+        }
+        match &self.verifier {
+            Some(v) => {
+                v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(rustls::Error::General(
+                "the bundled roots are checked by the request".into(),
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The TLS step's line when the certificate is trusted.
+fn tls_ok(peer: Result<&Peer, &String>, trust: &str, now: i64) -> String {
+    match peer.map(|p| &p.leaf) {
+        Ok(Ok(c)) => format!("ok: {}; trust: {trust}", c.summary(now)),
+        Ok(Err(m)) => {
+            format!("ok: the certificate is trusted (unreadable here: {m}); trust: {trust}")
+        }
+        Err(m) => {
+            format!("ok: the certificate is trusted (details unavailable: {m}); trust: {trust}")
+        }
+    }
+}
+
+/// Now, in Unix seconds.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Whether a request failed in the TLS handshake (the same test `http::describe` makes).
@@ -321,20 +557,32 @@ fn is_tls(e: &ureq::Error) -> bool {
 }
 
 /// The verdict for a TLS failure. `why` is [`crate::trust::explain`]'s text, whose wording
-/// tells the kinds apart.
-fn tls_fix(why: Option<&str>, e: &ureq::Error) -> String {
+/// tells the kinds apart; `error` is the raw one; `peer`, the certificate the doctor saw.
+fn tls_fix(why: Option<&str>, error: &str, peer: Option<&Peer>, now: i64) -> String {
+    let leaf = peer.and_then(|p| p.leaf.as_ref().ok());
     match why {
         Some(w) if w.contains("authority this machine does not trust") => {
-            "unknown CA: add it with --ca-file PATH (or NODE_EXTRA_CA_CERTS)".into()
+            match peer.and_then(|p| p.top_issuer.as_deref()) {
+                Some(ca) => format!("unknown CA: the server's certificate chain ends at {ca}; add that CA's certificate with --ca-file PATH (or NODE_EXTRA_CA_CERTS)"),
+                None => "unknown CA: add it with --ca-file PATH (or NODE_EXTRA_CA_CERTS)".into(),
+            }
         }
-        Some(w) if w.contains("expired") => {
-            "the server's certificate has expired or is not valid yet: check the server, and this machine's clock".into()
-        }
-        Some(w) if w.contains("host name") => {
-            "the server's certificate is not valid for this host name: check the URL".into()
-        }
+        Some(w) if w.contains("expired") => match leaf.filter(|c| c.expired(now)) {
+            Some(c) => format!(
+                "the server's certificate expired on {} ({}): its operators must renew it (or this machine's clock is wrong)",
+                c.not_after,
+                x509::relative(c.not_after, now)
+            ),
+            None => "the server's certificate has expired or is not valid yet: check the server, and this machine's clock".into(),
+        },
+        Some(w) if w.contains("host name") => match leaf.and_then(x509::Cert::covers) {
+            Some(names) => format!(
+                "the server's certificate is not valid for this host name (it is for {names}): check the URL"
+            ),
+            None => "the server's certificate is not valid for this host name: check the URL".into(),
+        },
         Some(w) => format!("TLS failed: {w}"),
-        None => format!("TLS failed: {e}"),
+        None => format!("TLS failed: {error}"),
     }
 }
 
@@ -684,8 +932,7 @@ mod tests {
 
     #[test]
     fn each_explained_tls_failure_gets_its_own_fix() {
-        let e = ureq::Error::ConnectionFailed;
-        let fix = |raw: &str| tls_fix(crate::trust::explain(raw).as_deref(), &e);
+        let fix = |raw: &str| tls_fix(crate::trust::explain(raw).as_deref(), raw, None, 0);
         assert_eq!(
             fix("invalid peer certificate: UnknownIssuer"),
             "unknown CA: add it with --ca-file PATH (or NODE_EXTRA_CA_CERTS)"
@@ -693,7 +940,72 @@ mod tests {
         assert!(fix("invalid peer certificate: Expired").contains("clock"));
         assert!(fix("invalid peer certificate: NotValidForName").contains("host name"));
         assert!(fix("invalid peer certificate: BadSignature").starts_with("TLS failed: "));
-        assert_eq!(tls_fix(None, &e), format!("TLS failed: {e}"));
+        assert_eq!(tls_fix(None, "eof", None, 0), "TLS failed: eof");
+    }
+
+    /// The sample certificate: issued by `CN=Example Test CA, O=Example Org` for three names,
+    /// valid from 2026-11-21 to 2027-11-21.
+    fn sample_peer() -> Peer {
+        use crate::x509::tests::{der, UTC_CERT};
+        let leaf = x509::parse(&der(UTC_CERT));
+        Peer {
+            top_issuer: leaf.as_ref().ok().map(|c| c.issuer.clone()),
+            leaf,
+            verified: false,
+        }
+    }
+
+    #[test]
+    fn the_certificate_seen_sharpens_the_fix() {
+        use crate::x509::tests::at;
+        let p = sample_peer();
+        let fix =
+            |raw: &str, now| tls_fix(crate::trust::explain(raw).as_deref(), raw, Some(&p), now);
+        let now = at(2027, 11, 23);
+        assert_eq!(
+            fix("invalid peer certificate: UnknownIssuer", now),
+            "unknown CA: the server's certificate chain ends at CN=Example Test CA, O=Example Org; add that CA's certificate with --ca-file PATH (or NODE_EXTRA_CA_CERTS)"
+        );
+        assert_eq!(
+            fix("invalid peer certificate: Expired", now),
+            "the server's certificate expired on 2027-11-21 07:05:43 UTC (1 day ago): its operators must renew it (or this machine's clock is wrong)"
+        );
+        // Refused as expired although it is not by this clock: not valid yet, or the chain.
+        assert!(fix("invalid peer certificate: Expired", at(2026, 1, 1)).contains("not valid yet"));
+        assert_eq!(
+            fix("invalid peer certificate: NotValidForName", now),
+            "the server's certificate is not valid for this host name (it is for leaf.example, *.leaf.example, 127.0.0.1): check the URL"
+        );
+    }
+
+    #[test]
+    fn the_tls_line_shows_the_certificate_when_it_could_be_read() {
+        let p = sample_peer();
+        let now = crate::x509::tests::at(2027, 10, 11);
+        assert_eq!(
+            tls_ok(Ok(&p), "the OS store", now),
+            "ok: issued by CN=Example Test CA, O=Example Org, for leaf.example, *.leaf.example, 127.0.0.1, expires 2027-11-21 07:05:43 UTC (in 41 days); trust: the OS store"
+        );
+        let why = "not read through a SOCKS proxy".to_string();
+        assert_eq!(
+            tls_ok(Err(&why), "the OS store", now),
+            "ok: the certificate is trusted (details unavailable: not read through a SOCKS proxy); trust: the OS store"
+        );
+    }
+
+    #[test]
+    fn proxy_answers_to_connect_are_read() {
+        assert_eq!(
+            connect_status(b"HTTP/1.1 200 Connection Established\r\n\r\n"),
+            Some(200)
+        );
+        assert_eq!(
+            connect_status(b"HTTP/1.0 407 Proxy Authentication Required\r\nX: y\r\n\r\n"),
+            Some(407)
+        );
+        assert_eq!(connect_status(b"SSH-2.0-OpenSSH\r\n\r\n"), None);
+        assert_eq!(connect_status(b"HTTP/1.1 abc\r\n\r\n"), None);
+        assert_eq!(connect_status(b"\xff\xfe\r\n\r\n"), None);
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod secret;
 mod sse;
 mod trust;
 mod url;
+mod x509;
 
 use std::io::Write;
 use std::process::ExitCode;

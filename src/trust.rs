@@ -84,6 +84,23 @@ pub fn roots(ca_files: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Root
     RootCerts::Specific(std::sync::Arc::new(certs))
 }
 
+/// The same roots as a rustls store, for `--doctor`'s own handshake. `None` for ureq's bundled
+/// Mozilla roots, which ureq keeps to itself.
+pub fn root_store(roots: &RootCerts) -> Option<rustls::RootCertStore> {
+    match roots {
+        RootCerts::Specific(certs) => {
+            let mut store = rustls::RootCertStore::empty();
+            store.add_parsable_certificates(
+                certs
+                    .iter()
+                    .map(|c| rustls::pki_types::CertificateDer::from(c.der())),
+            );
+            Some(store)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(not(any(target_os = "macos", windows)))]
 fn os_store() -> Vec<Certificate<'static>> {
     let mut seen = std::collections::HashSet::new();

@@ -1,9 +1,16 @@
 //! `--doctor` against fake servers: a healthy one, one whose TLS certificate comes from an unknown
-//! CA, one behind sign-in, a legacy SSE one, and hosts that cannot be reached. Each run prints
-//! its steps on stdout, ends with a verdict, and exits 0 only when all is well.
+//! CA, one with an expired certificate, one reached through a CONNECT proxy, one behind sign-in,
+//! a legacy SSE one, and hosts that cannot be reached. Each run prints its steps on stdout, ends
+//! with a verdict, and exits 0 only when all is well.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread;
 
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
 
 use crate::support::*;
@@ -28,6 +35,143 @@ fn says(r: &Ran, code: i32, lines: &[&str]) {
 
 fn verdict(r: &Ran) -> &str {
     r.stdout.lines().last().unwrap_or_default()
+}
+
+fn tls_line(r: &Ran) -> &str {
+    r.stdout
+        .lines()
+        .find(|l| l.starts_with("tls:"))
+        .unwrap_or_else(|| panic!("no tls line:\n{}", r.stdout))
+}
+
+/// Asserts a refusal for an unknown CA that names who issued the certificate for `localhost`,
+/// until when it is valid (rcgen's default), and the CA at the top of the chain.
+fn refused_as_unknown(r: &Ran, issuer: &str, top: &str) {
+    let tls = tls_line(r);
+    let seen = format!(
+        "; certificate issued by {issuer}, for localhost, expires 4096-01-01 00:00:00 UTC (in "
+    );
+    assert!(tls.contains(&seen), "{tls}");
+    assert_eq!(
+        verdict(r),
+        format!("verdict:     unknown CA: the server's certificate chain ends at {top}; add that CA's certificate with --ca-file PATH (or NODE_EXTRA_CA_CERTS)")
+    );
+}
+
+/// A TLS server on 127.0.0.1 that only shakes hands, then closes. Its certificate is for
+/// `name`, valid until `not_after` (rcgen's far future if `None`), and issued by a root CA
+/// `CN=doctor test, O=mcp-remote`, or through an intermediate `CN=doctor test intermediate`
+/// that the server sends along. Returns the port and the root's PEM file, to trust it with.
+fn handshake_server(
+    name: &str,
+    not_after: Option<(i32, u8, u8)>,
+    intermediate: bool,
+) -> (u16, PathBuf) {
+    let ca = |cn: &str| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p
+    };
+    let mut root = ca("doctor test");
+    root.distinguished_name
+        .push(DnType::OrganizationName, "mcp-remote");
+    let root_key = KeyPair::generate().unwrap();
+    let pem = temp_dir("doctor-tls").join("root.pem");
+    std::fs::write(&pem, root.self_signed(&root_key).unwrap().pem()).unwrap();
+    let mut issuer = Issuer::new(root, root_key);
+    let mut chain = Vec::new();
+    if intermediate {
+        let (params, key) = (ca("doctor test intermediate"), KeyPair::generate().unwrap());
+        chain.push(CertificateDer::from(
+            params.signed_by(&key, &issuer).unwrap().der().to_vec(),
+        ));
+        issuer = Issuer::new(params, key);
+    }
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+    if let Some((y, m, d)) = not_after {
+        params.not_before = rcgen::date_time_ymd(y - 1, m, d);
+        params.not_after = rcgen::date_time_ymd(y, m, d);
+    }
+    let leaf = params.signed_by(&key, &issuer).unwrap();
+    chain.insert(0, CertificateDer::from(leaf.der().to_vec()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        chain,
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for mut tcp in listener.incoming().flatten() {
+            let config = Arc::clone(&config);
+            thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(WAIT));
+                let Ok(mut conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                while conn.is_handshaking() {
+                    if conn.complete_io(&mut tcp).is_err() {
+                        return;
+                    }
+                }
+                conn.send_close_notify();
+                let _ = conn.complete_io(&mut tcp);
+            });
+        }
+    });
+    (port, pem)
+}
+
+/// An HTTP proxy on 127.0.0.1 that tunnels every CONNECT to 127.0.0.1 at the port named, and
+/// keeps the head of each request.
+fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&heads);
+    thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            let kept = Arc::clone(&kept);
+            thread::spawn(move || {
+                let _ = client.set_read_timeout(Some(WAIT));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                kept.lock().unwrap().push(head.clone());
+                let port = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|t| t.rsplit(':').next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .unwrap_or(0);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
+                    return;
+                };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n");
+                let (mut up, mut down) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+                let back = thread::spawn(move || std::io::copy(&mut &server, &mut down));
+                let _ = std::io::copy(&mut client, &mut up);
+                let _ = up.shutdown(std::net::Shutdown::Write);
+                let _ = back.join();
+            });
+        }
+    });
+    (url, heads)
 }
 
 #[test]
@@ -72,10 +216,7 @@ fn an_unknown_ca_fails_at_tls_with_the_fix() {
             "tls:         FAILED: the server's certificate is signed by an authority this machine does not trust",
         ],
     );
-    assert_eq!(
-        verdict(&r),
-        "verdict:     unknown CA: add it with --ca-file PATH (or NODE_EXTRA_CA_CERTS)"
-    );
+    refused_as_unknown(&r, "CN=mcp-remote test CA", "CN=mcp-remote test CA");
     assert!(!r.stdout.contains("http:"), "{}", r.stdout);
     let ca = s.ca_pem.to_str().unwrap();
     let r = doctor(&s.url, &["--ca-file", ca]);
@@ -83,12 +224,94 @@ fn an_unknown_ca_fails_at_tls_with_the_fix() {
         &r,
         0,
         &[
-            "tls:         ok: the certificate is trusted (trust: ",
+            "tls:         ok: issued by CN=mcp-remote test CA, for localhost, expires 4096-01-01 00:00:00 UTC (in ",
             "transport:   ok: Streamable HTTP",
         ],
     );
-    let tls = r.stdout.lines().find(|l| l.starts_with("tls:")).unwrap();
-    assert!(tls.ends_with(&format!("with --ca-file {ca})")), "{tls}");
+    let tls = tls_line(&r);
+    assert!(tls.contains(" days); trust: the "), "{tls}");
+    assert!(tls.ends_with(&format!("with --ca-file {ca}")), "{tls}");
+}
+
+#[test]
+fn an_unknown_ca_is_named_at_the_top_of_the_chain() {
+    let (port, pem) = handshake_server("localhost", None, true);
+    let url = format!("https://localhost:{port}/mcp");
+    let r = doctor(&url, &[]);
+    refused_as_unknown(
+        &r,
+        "CN=doctor test intermediate",
+        "CN=doctor test, O=mcp-remote",
+    );
+    // That root is indeed the one to add.
+    let r = doctor(&url, &["--ca-file", pem.to_str().unwrap()]);
+    says(
+        &r,
+        1,
+        &["tls:         ok: issued by CN=doctor test intermediate, for localhost, expires 4096-01-01"],
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_called_out() {
+    let (port, pem) = handshake_server("localhost", Some((2020, 1, 1)), false);
+    let url = format!("https://localhost:{port}/mcp");
+    let r = doctor(&url, &["--ca-file", pem.to_str().unwrap()]);
+    says(
+        &r,
+        1,
+        &["tls:         FAILED: the server's certificate has expired or is not valid yet"],
+    );
+    let tls = tls_line(&r);
+    assert!(
+        tls.contains("; certificate issued by CN=doctor test, O=mcp-remote, for localhost, EXPIRED 2020-01-01 00:00:00 UTC ("),
+        "{tls}"
+    );
+    assert!(tls.contains(" days ago); trust: "), "{tls}");
+    assert!(
+        verdict(&r).starts_with(
+            "verdict:     the server's certificate expired on 2020-01-01 00:00:00 UTC ("
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(verdict(&r).contains("its operators must renew it"));
+}
+
+#[test]
+fn the_certificate_is_read_through_a_connect_proxy() {
+    let (port, pem) = handshake_server("mcp.test", None, false);
+    let (proxy, heads) = connect_proxy();
+    // A name that is not loopback, so that the proxy applies; the proxy sends it to 127.0.0.1.
+    let url = format!("https://mcp.test:{port}/mcp");
+    let with_creds = proxy.replace("http://", "http://alice:s3cret@");
+    let mut cmd = command(&[&url, "--doctor", "--ca-file", pem.to_str().unwrap()]);
+    cmd.env("HTTPS_PROXY", &with_creds);
+    let r = run_bounded(cmd);
+    says(
+        &r,
+        // The server only shakes hands: the initialize request then fails.
+        1,
+        &[
+            "proxy:       http://(redacted)@127.0.0.1:",
+            "tls:         ok: issued by CN=doctor test, O=mcp-remote, for mcp.test, expires 4096-01-01 00:00:00 UTC (in ",
+        ],
+    );
+    let heads = heads.lock().unwrap().clone();
+    // The doctor's own tunnel and the request's, with the proxy's credentials.
+    assert!(heads.len() >= 2, "{heads:?}");
+    for h in &heads {
+        assert!(
+            h.starts_with(&format!("CONNECT mcp.test:{port} HTTP/1.1\r\n")),
+            "{h}"
+        );
+        // alice:s3cret
+        assert!(
+            h.contains("Proxy-Authorization: Basic YWxpY2U6czNjcmV0\r\n"),
+            "{h}"
+        );
+    }
+    assert!(!r.stdout.contains("s3cret") && !r.stderr.contains("s3cret"));
 }
 
 #[test]
