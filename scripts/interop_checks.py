@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Interop checks: drive the mcp-remote proxy (through scripts/mcphost.py) against real MCP
-servers nobody here wrote the transport of:
+"""Interop checks: drive the mcp-remote proxy (through scripts/mcphost.py, and for 2026-07-28
+through the SDKs' own clients) against real MCP servers nobody here wrote the transport of:
 
   py-stateful   scripts/interop_servers.py stateful  (Python SDK, sessions, SSE responses)
   py-resumable  scripts/interop_servers.py resumable (same + event store: priming events, retry,
@@ -13,6 +13,15 @@ servers nobody here wrote the transport of:
                 its demo authorization server on :3201): OAuth sign-in through a headless $BROWSER
                 program (this file, run as `interop_checks.py --browser LOG URL`), token reuse,
                 --auth-status, --logout
+  ts2-strict    scripts/ts2_server.mjs: the TypeScript SDK v2 (`@modelcontextprotocol/server`) in
+                modern-only mode (2026-07-28; `initialize` is refused)
+  py-dual       scripts/interop_servers.py dual: the Python SDK's dual-era server (2025 sessions
+                and 2026-07-28 on the same URL)
+                Both are driven by the SDKs' own clients as stdio hosts, each launching the proxy:
+                ts-2025 (the TS client's default `initialize`: against ts2-strict the proxy bridges),
+                ts-modern (the TS client, version negotiation `auto`) and py-modern (the Python
+                client's default `auto`); see run_era. INTEROP_LISTEN=1 adds the check that a
+                bridged 2025 host hears notifications/tools/list_changed.
 
 For py-stateful and everything, the one-shot CLI is checked too (--list-tools, --list-tools
 --json, --call with key=value, a tool error -> exit 1).
@@ -29,6 +38,7 @@ back-channel, so no progress / sampling / elicitation / session checks there).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -1095,6 +1105,260 @@ def run_oauth(ctx: Ctx, t: Target, as_origin: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------- 2026-07-28 era
+# The SDKs' own clients as stdio hosts (scripts/ts2_host.mjs, scripts/py2_host.py) launch the
+# proxy against servers that speak 2026-07-28. Each host run executes a plan and prints one JSON
+# line per step; the checks below judge those lines.
+ERA_ECHO = "héllo wörld ✓ \"quoted\""
+CFG_JSON = '{"name":"interop","version":3}'  # file:///cfg.json in scripts/ts2_server.mjs
+TOUCH = {"name": "touch_tools", "method": "notifications/tools/list_changed", "ms": 5000}
+
+
+class EraHosts:
+    """How to start each host: (label, runner, negotiation mode, the era it ends up in)."""
+
+    def __init__(self, node: str, ts2_dir: str, python: str):
+        self.node, self.ts2_dir, self.python = node, ts2_dir, python
+
+    HOSTS = {
+        # the TypeScript client's default: the 2025 `initialize` handshake
+        "ts-2025": ("ts", "legacy", "legacy"),
+        # the TypeScript client with versionNegotiation auto: server/discover on a throw-away
+        # sibling proxy process, then the session in a second one
+        "ts-modern": ("ts", "auto", "modern"),
+        # the Python client's default (auto): server/discover in place, in the same process
+        "py-modern": ("py", "auto", "modern"),
+    }
+
+    def command(self, host: str, plan: list[dict], proxy_cmd: list[str], stderr_path: str) -> list[str]:
+        kind, mode, _ = self.HOSTS[host]
+        if kind == "ts":
+            return [self.node, os.path.join(ROOT, "scripts/ts2_host.mjs"), self.ts2_dir, mode, json.dumps(plan),
+                    stderr_path, "--"] + proxy_cmd
+        return [self.python, os.path.join(ROOT, "scripts/py2_host.py"), mode, json.dumps(plan), "--"] + proxy_cmd
+
+
+class HostRun:
+    """The JSON lines of one bounded host run, by step id."""
+
+    def __init__(self, steps: dict[str, dict], rc: int | None, stderr_path: str, secs: float):
+        self.steps, self.rc, self.stderr_path, self.secs = steps, rc, stderr_path, secs
+
+    def tail(self, n: int = 4) -> list[str]:
+        try:
+            with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+                lines = [l.rstrip() for l in f if l.strip()]
+        except OSError:
+            return []
+        return [l[:300] for l in lines[-n:]]
+
+    def value(self, sid: str) -> Any:
+        r = self.steps.get(sid)
+        if r is None:
+            how = "was killed after 100s" if self.rc is None else f"exited with {self.rc}"
+            raise CheckFailed(f"the host printed nothing for step {sid!r} (it {how})")
+        expect(r.get("ok"), f"step {sid!r} failed in the host: {r.get('error')}")
+        return r.get("value") or {}
+
+
+def run_host(ctx: Ctx, hosts: EraHosts, host: str, url: str, tag: str, plan: list[dict]) -> HostRun:
+    stderr_path = os.path.join(ctx.logdir, f"proxy-{tag}.stderr")
+    cmd = hosts.command(host, plan, [ctx.proxy, url] + (["--debug"] if ctx.debug else []), stderr_path)
+    t0 = time.monotonic()
+    with open(stderr_path, "ab") as err:
+        # The Python host passes the proxy's stderr through its own; the TypeScript host writes
+        # the proxy's into the same file itself, and its own client errors come here.
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, preexec_fn=_pdeathsig)
+        try:
+            out, _ = p.communicate(timeout=100)
+            rc: int | None = p.returncode
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate(timeout=10)
+            rc = None
+    steps: dict[str, dict] = {}
+    for line in out.decode("utf-8", "replace").splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(msg, dict) and "id" in msg:
+            steps[str(msg["id"])] = msg
+    secs = time.monotonic() - t0
+    dbg(f"{tag}: host exit {rc} after {secs:.1f}s, {len(steps)} steps")
+    return HostRun(steps, rc, stderr_path, secs)
+
+
+def tool_json(v: dict) -> dict:
+    """The JSON text a get_weather result carries (both servers answer that way)."""
+    res = v.get("result") or {}
+    expect(not res.get("isError"), f"isError result: {text_of(res)[:300]!r}")
+    try:
+        doc = json.loads(text_of(res))
+    except ValueError:
+        raise CheckFailed(f"result text is not JSON: {text_of(res)[:200]!r}")
+    expect(isinstance(doc, dict), f"result text is not an object: {text_of(res)[:200]!r}")
+    return doc
+
+
+def sentinel_decodes_to(header: Any, want: str) -> bool:
+    if not (isinstance(header, str) and header.startswith("=?base64?") and header.endswith("?=")):
+        return False
+    try:
+        return base64.b64decode(header[9:-2], validate=True).decode("utf-8") == want
+    except ValueError:
+        return False
+
+
+def run_era(ctx: Ctx, hosts: EraHosts, key: str, server: Server) -> None:
+    """One 2026-07-28-capable server driven by each host. `ts2-strict` is the TypeScript SDK's
+    modern-only server (a 2025 host gets through only by the proxy's bridge); `py-dual` is the
+    Python SDK's dual-era server (a 2025 host gets its own 2025 session)."""
+    strict = key == "ts2-strict"
+    listen_on = os.environ.get("INTEROP_LISTEN") == "1"
+    for host, (_, _, era) in EraHosts.HOSTS.items():
+        k = f"{key}/{host}"
+        modern = era == "modern"
+        plan: list[dict] = [
+            {"id": "connect", "op": "connect"},
+            {"id": "first", "op": "call", "name": "get_weather", "args": {"city": "Seattle"}},
+            {"id": "list", "op": "list"},
+            {"id": "echo", "op": "call", "name": "echo", "args": {"text": ERA_ECHO}},
+            {"id": "weather", "op": "call", "name": "get_weather", "args": {"city": "Lyon", "days": 3}},
+            {"id": "utf8", "op": "call", "name": "get_weather", "args": {"city": "Zürich", "days": 2}},
+        ]
+        if strict:
+            plan += [{"id": "confirm", "op": "call", "name": "confirm", "args": {"action": "deploy"}},
+                     {"id": "read", "op": "read", "uri": "file:///cfg.json"}]
+            if modern:
+                plan.append({"id": "listen", "op": "listen", "filter": {"toolsListChanged": True}, **TOUCH})
+            elif listen_on:
+                plan.append({"id": "touch", "op": "touch", **TOUCH})
+        else:
+            plan += [{"id": "add", "op": "call", "name": "add", "args": {"a": 20, "b": 22}},
+                     {"id": "read", "op": "read", "uri": "interop://greeting"}]
+        run = run_host(ctx, hosts, host, server.url, k.replace("/", "-"), plan)
+
+        def era_check(label: str, fn: Callable[[], None]) -> None:
+            if not check(f"{k}: {label}", fn):
+                for l in run.tail():
+                    say(f"#   proxy/host stderr: {l}")
+
+        def c_connect() -> None:
+            v = run.value("connect")
+            want = ("modern", "2026-07-28") if modern else ("legacy", "2025-11-25")
+            expect((v.get("era"), v.get("version")) == want,
+                   f"era {v.get('era')} version {v.get('version')} (want {want[0]} {want[1]})")
+            name = (v.get("server") or {}).get("name")
+            expect(name == f"interop-{'ts2' if strict else 'dual'}", f"serverInfo.name {name!r}")
+            expect("tools" in (v.get("capabilities") or {}), f"no tools capability: {v.get('capabilities')}")
+            say(f"# {k}: {v.get('era')} {v.get('version')} with {name}")
+
+        how = {
+            "ts-2025": ("initialize answered by the proxy from server/discover (the server refuses 2025)"
+                        if strict else "initialize (the server's own 2025 session)"),
+            "ts-modern": "server/discover on a throw-away proxy process, then 2026-07-28 requests",
+            "py-modern": "server/discover in place, then 2026-07-28 requests",
+        }[host]
+        era_check(f"connect: {how}", c_connect)
+
+        def weather(sid: str, city: str, days: int | None) -> dict:
+            doc = tool_json(run.value(sid))
+            expect(doc.get("city") == city, f"city {doc.get('city')!r} (want {city!r})")
+            if days is not None:
+                expect(doc.get("days") == days, f"days {doc.get('days')!r} (want {days})")
+            return doc
+
+        # The strict server and the modern path of the dual one refuse a call whose
+        # Mcp-Param-City is missing; the proxy has not seen tools/list yet, so it must list
+        # the tools itself after the -32020 and retry.
+        def c_first() -> None:
+            doc = weather("first", "Seattle", None)
+            if strict or modern:
+                expect(doc.get("header_city") == "Seattle", f"Mcp-Param-City was {doc.get('header_city')!r}")
+
+        era_check("get_weather before any tools/list" + (" (-32020 -> the proxy lists tools, retries)"
+                                                         if strict or modern else ""), c_first)
+
+        def c_list() -> None:
+            names = run.value("list").get("names") or []
+            want = ["echo", "get_weather"] + (["confirm", "touch_tools"] if strict else ["add"])
+            missing = [n for n in want if n not in names]
+            expect(not missing, f"tools missing: {missing} (have {names})")
+
+        era_check("tools/list", c_list)
+
+        def c_echo() -> None:
+            txt = text_of(run.value("echo").get("result") or {})
+            expect(txt == ERA_ECHO, f"echo gave {txt[:200]!r}")
+
+        era_check("tools/call echo (unicode)", c_echo)
+
+        def c_weather() -> None:
+            doc = weather("weather", "Lyon", 3)
+            if strict or modern:  # the server saw the mirrored headers, or it would have refused
+                expect((doc.get("header_city"), doc.get("header_days")) == ("Lyon", "3"),
+                       f"Mcp-Param-City / -Days were {doc.get('header_city')!r} / {doc.get('header_days')!r}")
+
+        era_check("tools/call get_weather city + days" + (" -> Mcp-Param-City / Mcp-Param-Days mirrored"
+                                                          if strict or modern else ""), c_weather)
+
+        def c_utf8() -> None:
+            doc = weather("utf8", "Zürich", 2)
+            if strict or modern:
+                expect(sentinel_decodes_to(doc.get("header_city"), "Zürich"),
+                       f"Mcp-Param-City was {doc.get('header_city')!r} (want =?base64?...?= of Zürich)")
+
+        era_check("tools/call get_weather with a non-ASCII city" + (" -> Base64 sentinel header"
+                                                                    if strict or modern else ""), c_utf8)
+
+        if strict:
+            def c_confirm() -> None:
+                v = run.value("confirm")
+                res = v.get("result") or {}
+                expect(not res.get("isError"), f"isError result: {text_of(res)[:300]!r}")
+                txt = text_of(res)
+                expect(txt == 'confirmed deploy: {"ok":true}', f"confirm gave {txt[:200]!r}")
+                expect(v.get("elicitations") == 1, f"the host answered {v.get('elicitations')} elicitations (want 1)")
+
+            era_check("confirm: input_required -> " + (
+                "the host fulfils it and retries itself, through the proxy" if modern else
+                "elicitation/create to the host, retried by the proxy with requestState"), c_confirm)
+        else:
+            def c_add() -> None:
+                txt = text_of(run.value("add").get("result") or {})
+                expect("42" in txt, f"add gave {txt[:200]!r}")
+
+            era_check("tools/call add", c_add)
+
+        def c_read() -> None:
+            contents = (run.value("read").get("result") or {}).get("contents") or []
+            expect(contents, "no contents")
+            want = CFG_JSON if strict else "hello from the interop server"
+            expect(contents[0].get("text") == want, f"resources/read gave {json.dumps(contents)[:200]}")
+
+        era_check(f"resources/read {'file:///cfg.json' if strict else 'interop://greeting'}", c_read)
+
+        if strict and modern:
+            def c_listen() -> None:
+                v = run.value("listen")
+                expect((v.get("honored") or {}).get("toolsListChanged") is True,
+                       f"the acknowledgement honoured {v.get('honored')}")
+                expect(v.get("notified"), "no notifications/tools/list_changed within 5s after touch_tools")
+
+            era_check("subscriptions/listen: acknowledged; touch_tools -> notifications/tools/list_changed", c_listen)
+        elif strict:
+            label = "touch_tools -> notifications/tools/list_changed reaches the bridged 2025 host"
+            if listen_on:
+                def c_touch() -> None:
+                    v = run.value("touch")
+                    expect(v.get("notified"), "no notifications/tools/list_changed within 5s after touch_tools")
+
+                era_check(label, c_touch)
+            else:
+                say(f"# {k}: skipped `{label}` (set INTEROP_LISTEN=1 to run it)")
+
+
 def main() -> int:
     global VERBOSE
     ap = argparse.ArgumentParser()
@@ -1103,8 +1367,10 @@ def main() -> int:
     ap.add_argument("--node", default=os.path.join(ROOT, "target/node22/node_modules/node/bin/node"))
     ap.add_argument("--everything-dir", default=os.path.join(ROOT, "target/interop"))
     ap.add_argument("--logdir", default=os.path.join(ROOT, "target/interop/logs"))
+    ap.add_argument("--ts2-dir", default=os.path.join(ROOT, "target/interop/ts2"),
+                    help="where node_modules holds the TypeScript SDK v2 (server, node, client)")
     ap.add_argument("--only", default="", help="comma-separated targets (py-stateful,py-resumable,py-stateless,"
-                                                "everything,py-sse,everything-sse,ts-oauth)")
+                                                "everything,py-sse,everything-sse,ts-oauth,ts2-strict,py-dual)")
     ap.add_argument("--no-debug", dest="debug", action="store_false",
                     help="do not pass --debug to the proxy (its stderr goes to --logdir either way)")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -1135,7 +1401,12 @@ def main() -> int:
         "ts-oauth": Server("ts-oauth", [a.node, ts_oauth_js, "--oauth"], 3200, a.logdir,
                            env={"MCP_PORT": "3200", "MCP_AUTH_PORT": "3201"}, cwd=a.everything_dir,
                            host="localhost", extra_ports=(3201,)),
+        # 2026-07-28: the TypeScript SDK v2 in modern-only mode, and the Python SDK's dual-era server
+        "ts2-strict": Server("ts2-strict", [a.node, os.path.join(ROOT, "scripts/ts2_server.mjs"), a.ts2_dir,
+                                            "3400", "reject"], 3400, a.logdir),
+        "py-dual": Server("py-dual", [a.python, srv_py, "dual", "--port", "3401"], 3401, a.logdir),
     }
+    era_hosts = EraHosts(a.node, a.ts2_dir, a.python)
     targets = [
         Target("py-stateful", servers["py-stateful"], echo=("echo", "text"), add=("add", "a", "b"),
                progress=("slow_progress", {"steps": 4}), sampling=("ask_llm", {"prompt": "say hi"}),
@@ -1163,9 +1434,11 @@ def main() -> int:
         Target("ts-oauth", servers["ts-oauth"], echo=("greet", "name"), add=None, progress=None, sampling=None,
                elicitation=None, roots=None, session=True, delete_log=None),
     ]
+    era_targets = ["ts2-strict", "py-dual"]
     only = set(filter(None, a.only.split(",")))
     if only:
         targets = [t for t in targets if t.key in only]
+        era_targets = [k for k in era_targets if k in only]
 
     def cleanup(*_: Any) -> None:
         for s in servers.values():
@@ -1206,6 +1479,10 @@ def main() -> int:
                 if t.key in ("py-stateful", "everything"):
                     run_cli(ctx, t)
                 t.server.stop()
+            for k in era_targets:
+                if check(f"{k}: server starts", servers[k].start):
+                    run_era(ctx, era_hosts, k, servers[k])
+                    servers[k].stop()
     finally:
         cleanup()
     say(f"{len(PASSED)} passed, {len(FAILED)} failed")

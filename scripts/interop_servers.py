@@ -8,12 +8,18 @@ the Python SDK (PyPI `mcp` 2.x: `mcp.server.mcpserver.MCPServer`, the renamed Fa
                                                       # `retry`, resumption with Last-Event-ID
     python interop_servers.py sse --port 3303         # legacy HTTP+SSE transport (2024-11-05):
                                                       # GET /sse + POST /messages/?session_id=...
+    python interop_servers.py dual --port 3401        # stateful, as the SDK serves it: 2025-era
+                                                      # `initialize` sessions and, on the same URL,
+                                                      # 2026-07-28 stateless requests; + get_weather
 
 All serve http://127.0.0.1:<port>/mcp (legacy `sse`: /sse) and expose:
   tools     echo(text), add(a, b), slow_progress(steps), ask_llm(prompt), ask_user(question),
             whoami()  (reports the process start token, so a test can tell a restarted server),
             interrupted(steps)  (closes its SSE stream halfway; meaningful on `resumable` only),
             fail(message)  (always raises: the result is a tool error, `isError: true`)
+            get_weather(city, days)  (`dual` only: city and days carry `x-mcp-header`, so a
+                      2026-07-28 call without matching Mcp-Param-City / Mcp-Param-Days headers is
+                      rejected with -32020; answers with the arguments and the headers it got)
   resource  interop://greeting           (text/plain)
   prompt    greet(name)
 Sampling/elicitation need a back-channel, so they only work on the stateful server.
@@ -22,12 +28,15 @@ Sampling/elicitation need a back-channel, so they only work on the stateful serv
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 
 import anyio
 from mcp_types import SamplingMessage, TextContent
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -65,7 +74,7 @@ class MemoryEventStore(EventStore):
         return stream_id
 
 
-def build(name: str) -> MCPServer:
+def build(name: str, *, weather: bool = False) -> MCPServer:
     app = MCPServer(name=name, version="0.0.1", instructions="interop test server for mcp-remote")
 
     @app.tool(description="Return the given text unchanged")
@@ -126,6 +135,16 @@ def build(name: str) -> MCPServer:
     def whoami() -> str:
         return START_TOKEN
 
+    if weather:
+        @app.tool(description="Weather for a city; city and days are mirrored into Mcp-Param-* headers")
+        def get_weather(city: Annotated[str, Field(json_schema_extra={"x-mcp-header": "City"})],
+                        ctx: Context,
+                        days: Annotated[int, Field(json_schema_extra={"x-mcp-header": "Days"})] = 1) -> str:
+            request = ctx.request_context.request
+            headers = getattr(request, "headers", None) or {}
+            return json.dumps({"city": city, "days": days, "header_city": headers.get("mcp-param-city"),
+                               "header_days": headers.get("mcp-param-days")}, ensure_ascii=False)
+
     @app.resource("interop://greeting", name="greeting", mime_type="text/plain",
                   description="A fixed greeting")
     def greeting() -> str:
@@ -140,12 +159,12 @@ def build(name: str) -> MCPServer:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["stateful", "stateless", "resumable", "sse"])
+    ap.add_argument("mode", choices=["stateful", "stateless", "resumable", "sse", "dual"])
     ap.add_argument("--retry-ms", type=int, default=300)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args()
-    app = build(f"interop-{args.mode}")
+    app = build(f"interop-{args.mode}", weather=args.mode == "dual")
     stateless = args.mode == "stateless"
     print(f"interop server {args.mode} pid={os.getpid()} port={args.port}", file=sys.stderr, flush=True)
     app.settings.log_level = args.log_level
