@@ -10,7 +10,7 @@
 # Python SDK's dual-era server, each driven by a 2025 host (the TS client's default `initialize`)
 # and by modern hosts (the TS client with version negotiation `auto`, the Python client), the
 # SDKs' own clients launching the proxy over stdio (scripts/ts2_host.mjs, scripts/py2_host.py).
-# INTEROP_LISTEN=1 adds the check that a bridged 2025 host hears notifications/tools/list_changed.
+# A bridged 2025 host must hear notifications/tools/list_changed too (the proxy's own listen).
 #
 # Self-installing and idempotent; everything it downloads goes under target/ (git-ignored):
 #   target/node22      Node 22 from the npm package node@22 (server-everything, conformance)

@@ -20,8 +20,8 @@ through the SDKs' own clients) against real MCP servers nobody here wrote the tr
                 Both are driven by the SDKs' own clients as stdio hosts, each launching the proxy:
                 ts-2025 (the TS client's default `initialize`: against ts2-strict the proxy bridges),
                 ts-modern (the TS client, version negotiation `auto`) and py-modern (the Python
-                client's default `auto`); see run_era. INTEROP_LISTEN=1 adds the check that a
-                bridged 2025 host hears notifications/tools/list_changed.
+                client's default `auto`); see run_era. A bridged 2025 host must also hear
+                notifications/tools/list_changed (the proxy's own subscriptions/listen).
 
 For py-stateful and everything, the one-shot CLI is checked too (--list-tools, --list-tools
 --json, --call with key=value, a tool error -> exit 1).
@@ -1215,7 +1215,6 @@ def run_era(ctx: Ctx, hosts: EraHosts, key: str, server: Server) -> None:
     modern-only server (a 2025 host gets through only by the proxy's bridge); `py-dual` is the
     Python SDK's dual-era server (a 2025 host gets its own 2025 session)."""
     strict = key == "ts2-strict"
-    listen_on = os.environ.get("INTEROP_LISTEN") == "1"
     for host, (_, _, era) in EraHosts.HOSTS.items():
         k = f"{key}/{host}"
         modern = era == "modern"
@@ -1232,7 +1231,7 @@ def run_era(ctx: Ctx, hosts: EraHosts, key: str, server: Server) -> None:
                      {"id": "read", "op": "read", "uri": "file:///cfg.json"}]
             if modern:
                 plan.append({"id": "listen", "op": "listen", "filter": {"toolsListChanged": True}, **TOUCH})
-            elif listen_on:
+            else:
                 plan.append({"id": "touch", "op": "touch", **TOUCH})
         else:
             plan += [{"id": "add", "op": "call", "name": "add", "args": {"a": 20, "b": 22}},
@@ -1348,15 +1347,11 @@ def run_era(ctx: Ctx, hosts: EraHosts, key: str, server: Server) -> None:
 
             era_check("subscriptions/listen: acknowledged; touch_tools -> notifications/tools/list_changed", c_listen)
         elif strict:
-            label = "touch_tools -> notifications/tools/list_changed reaches the bridged 2025 host"
-            if listen_on:
-                def c_touch() -> None:
-                    v = run.value("touch")
-                    expect(v.get("notified"), "no notifications/tools/list_changed within 5s after touch_tools")
+            def c_touch() -> None:
+                v = run.value("touch")
+                expect(v.get("notified"), "no notifications/tools/list_changed within 5s after touch_tools")
 
-                era_check(label, c_touch)
-            else:
-                say(f"# {k}: skipped `{label}` (set INTEROP_LISTEN=1 to run it)")
+            era_check("touch_tools -> notifications/tools/list_changed reaches the bridged 2025 host", c_touch)
 
 
 def main() -> int:
