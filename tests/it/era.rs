@@ -316,3 +316,44 @@ fn an_ended_listen_stream_is_reported_as_cancelled() {
     );
     p.expect_silence(std::time::Duration::from_millis(200));
 }
+
+#[test]
+fn a_listen_stream_relays_its_notifications_and_graceful_end() {
+    let server = Server::start(|req, resp| {
+        let tag = json!({"io.modelcontextprotocol/subscriptionId": req.rpc_id()});
+        resp.sse(&[]);
+        resp.event(
+            &json!({"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged",
+            "params":{"notifications":{"toolsListChanged":true},"_meta":tag}}),
+        );
+        resp.event(&json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{"_meta":tag}}));
+        resp.event(&json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"resultType":"complete","_meta":tag}}));
+        resp.end();
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        11,
+        "subscriptions/listen",
+        json!({"notifications":{"toolsListChanged":true}}),
+    ));
+    let ack = p.recv();
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        11
+    );
+    let note = p.recv();
+    assert_eq!(note["method"], "notifications/tools/list_changed");
+    assert_eq!(
+        note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        11
+    );
+    let end = p.recv();
+    assert_eq!(end["id"], 11);
+    assert_eq!(end["result"]["resultType"], "complete", "{end}");
+    // A graceful end is not reported as a cancel.
+    p.expect_silence(std::time::Duration::from_millis(300));
+    let listen = server.wait_for("listen", |r| r.rpc_method() == "subscriptions/listen");
+    assert_eq!(listen.header("mcp-method"), Some("subscriptions/listen"));
+    assert_eq!(listen.header("mcp-protocol-version"), Some(V));
+}
