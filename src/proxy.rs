@@ -322,6 +322,11 @@ impl Proxy {
                     if self.bridge_answer(id, &line) {
                         return None;
                     }
+                    if id.json().starts_with("\"mcp-remote-input-") {
+                        // The bridged request that asked was cancelled or gave up waiting.
+                        log::debug!("dropped a late answer to {}", id.json());
+                        return None;
+                    }
                 }
             }
         }

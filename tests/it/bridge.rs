@@ -374,3 +374,37 @@ fn a_bridged_client_hears_list_changes_and_resource_updates() {
     let (st, took) = p.close();
     assert!(st.success() && took < Duration::from_secs(3), "{took:?}");
 }
+
+#[test]
+fn cancelling_a_bridged_request_while_it_waits_for_input_ends_it_quietly() {
+    let server = modern_only();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    p.recv_response(&json!(0));
+    p.send(r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"confirm","arguments":{}}}"#);
+    let ask = p.recv();
+    assert_eq!(ask["method"], "elicitation/create");
+    // The user cancels the call; the dialog's answer comes anyway, too late to matter.
+    p.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#);
+    p.expect_silence(Duration::from_millis(700));
+    p.send(
+        &json!({"jsonrpc":"2.0","id":ask["id"],"result":{"action":"accept","content":{}}})
+            .to_string(),
+    );
+    p.expect_silence(Duration::from_millis(300));
+    p.send(r#"{"jsonrpc":"2.0","id":10,"method":"ping"}"#);
+    assert_eq!(p.recv_response(&json!(10))["result"], json!({}));
+    assert_eq!(
+        server.count(|r| r.rpc_method() == "tools/call"),
+        1,
+        "the cancelled call was not sent again with the late answer"
+    );
+    assert_eq!(
+        server.count(
+            |r| r.rpc_method() == "notifications/cancelled" || r.json().get("result").is_some()
+        ),
+        0,
+        "{:?}",
+        server.summary()
+    );
+}
