@@ -81,14 +81,32 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Abort>>> = const { RefCell::new(None) };
 }
 
-/// While this lives, HTTP on the current thread belongs to `abort`'s request.
+/// While this lives, HTTP on the current thread belongs to `abort`'s request. Not `Send`: it
+/// restores the thread-local of the thread that made it.
 pub struct Scope {
     previous: Option<Arc<Abort>>,
+    _here: std::marker::PhantomData<*const ()>,
 }
 
+#[must_use = "the request is cancellable only while the scope lives"]
 pub fn scope(abort: Arc<Abort>) -> Scope {
     let previous = CURRENT.with(|c| c.borrow_mut().replace(abort));
-    Scope { previous }
+    Scope {
+        previous,
+        _here: std::marker::PhantomData,
+    }
+}
+
+/// While this lives, HTTP on the current thread belongs to no request: for work a request's
+/// worker does on behalf of all of them (a session recovery, a token refresh, a sign-in), which
+/// one client's cancel must not break.
+#[must_use = "the work is shielded only while the scope lives"]
+pub fn unscoped() -> Scope {
+    let previous = CURRENT.with(|c| c.borrow_mut().take());
+    Scope {
+        previous,
+        _here: std::marker::PhantomData,
+    }
 }
 
 impl Drop for Scope {

@@ -564,7 +564,7 @@ impl Proxy {
                 Posted::Failed | Posted::NotStreamable(_) | Posted::Modern(_) => None,
             };
         }
-        if initialize && self.cfg.protocol == Protocol::Modern && !self.bridged() {
+        if initialize && self.cfg.protocol == Protocol::Modern {
             // The user says the server speaks only 2026-07-28: no initialize to refuse first.
             return match self.bridge_start(job, "--protocol modern") {
                 Ok(()) => {
@@ -817,6 +817,8 @@ impl Proxy {
 
     /// The token to send now, refreshed first when it is about to expire.
     fn current_bearer(&self) -> Option<Secret> {
+        // A refresh serves every request: one client's cancel must not break it.
+        let _shared = crate::abort::unscoped();
         self.auth.as_ref().and_then(Auth::bearer)
     }
 
@@ -831,6 +833,7 @@ impl Proxy {
         tries: u32,
     ) -> Option<Result<(), String>> {
         let auth = self.auth.as_ref()?;
+        let _shared = crate::abort::unscoped();
         let version = lock(&self.session).protocol_version.clone();
         match status {
             401 if tries < 3 => Some(auth.unauthorized(used, ch, version.as_deref(), tries > 0)),
@@ -937,6 +940,11 @@ impl Proxy {
             Shape::Single(m) => match m.kind() {
                 Kind::Response => {
                     let Some(id) = &m.id else { return };
+                    if self.bridged() && input_required(buf, m) && self.asks_for_input(id) {
+                        // Still the client's request (and cancellable) while the bridge gathers
+                        // its input.
+                        return self.bridge_input_required(id, buf);
+                    }
                     let Some(p) = lock(&self.pending).remove(id) else {
                         log::debug!(
                             "dropped a response for id {} that no request is waiting for",
@@ -944,11 +952,9 @@ impl Proxy {
                         );
                         return;
                     };
-                    let bridged_body = if self.bridged() {
-                        lock(&self.bridge_bodies).remove(id)
-                    } else {
-                        None
-                    };
+                    if self.bridged() {
+                        lock(&self.bridge_bodies).remove(id);
+                    }
                     match p.target {
                         Target::Capture(tx) => {
                             let _ = tx.send(buf.to_vec());
@@ -959,15 +965,6 @@ impl Proxy {
                                 p.method,
                                 id.json()
                             );
-                        }
-                        Target::Stdout if bridged_body.is_some() && input_required(buf, m) => {
-                            if let Some(body) = bridged_body {
-                                lock(&self.bridge_bodies).insert(id.clone(), body);
-                            }
-                            // Still the client's request: it can be cancelled while the bridge
-                            // gathers its input.
-                            lock(&self.pending).insert(id.clone(), p);
-                            self.bridge_input_required(id, buf);
                         }
                         Target::Stdout => {
                             if p.method == "initialize" {
@@ -1016,6 +1013,15 @@ impl Proxy {
                 }
             }
         }
+    }
+
+    /// Whether an `input_required` answer to `id` is for a bridged client request still open.
+    fn asks_for_input(&self, id: &Id) -> bool {
+        let pending = lock(&self.pending);
+        pending
+            .get(id)
+            .is_some_and(|p| matches!(p.target, Target::Stdout) && !p.cancelled)
+            && lock(&self.bridge_bodies).contains_key(id)
     }
 
     /// Writes a server notification or request to the client.
@@ -1359,6 +1365,8 @@ impl Proxy {
     /// Re-initializes after the server lost the session, once for all requests that saw it.
     fn recover(&self, failed_epoch: u64) -> Result<(), String> {
         let _one_at_a_time = lock(&self.recover_lock);
+        // The new session is for every request, not only the one whose worker runs this.
+        let _shared = crate::abort::unscoped();
         let init = {
             let mut s = lock(&self.session);
             if s.epoch != failed_epoch {
@@ -1640,6 +1648,12 @@ impl Proxy {
 
     /// Answers each id with an error unless it was answered or cancelled already.
     fn fail_all(&self, ids: &[Id], code: i64, message: &str) {
+        if self.bridged() {
+            let mut bodies = lock(&self.bridge_bodies);
+            for id in ids {
+                bodies.remove(id);
+            }
+        }
         for id in ids {
             let Some(p) = lock(&self.pending).remove(id) else {
                 continue;

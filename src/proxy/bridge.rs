@@ -149,14 +149,25 @@ impl Proxy {
             bridge.version
         );
         bridge.server_caps = d.get("capabilities").cloned().unwrap_or_else(|| json!({}));
-        *lock(&self.bridge) = Some(bridge);
-        // The standalone-stream thread holds the bridge's listen stream from now on.
+        {
+            let mut current = lock(&self.bridge);
+            if let Some(old) = current.as_mut() {
+                // A repeated initialize: the subscriptions stand, and the listen stream open now
+                // is closed so that it is opened again with the new client's `_meta`.
+                bridge.subscribed = std::mem::take(&mut old.subscribed);
+                bridge.listen_generation = old.listen_generation + 1;
+                if let Some(a) = old.listen_abort.take() {
+                    a.fire();
+                }
+            }
+            *current = Some(bridge);
+        }
+        let answer = json!({"jsonrpc": "2.0", "id": host_id.to_value(), "result": result});
+        self.answer_host(host_id, answer.to_string().as_bytes());
+        // The standalone-stream thread holds the bridge's listen stream from now on (after the
+        // answer, so no change notification comes before it).
         lock(&self.session).listen_wanted = true;
         self.session_cv.notify_all();
-        if lock(&self.pending).remove(host_id).is_some() {
-            let answer = json!({"jsonrpc": "2.0", "id": host_id.to_value(), "result": result});
-            self.write(answer.to_string().as_bytes());
-        }
         Ok(())
     }
 
@@ -170,10 +181,8 @@ impl Proxy {
         let method = m.method.as_deref().unwrap_or("");
         let reply_here = |result: Value| {
             if let Some(id) = &m.id {
-                if lock(&self.pending).remove(id).is_some() {
-                    let answer = json!({"jsonrpc": "2.0", "id": id.to_value(), "result": result});
-                    self.write(answer.to_string().as_bytes());
-                }
+                let answer = json!({"jsonrpc": "2.0", "id": id.to_value(), "result": result});
+                self.answer_host(id, answer.to_string().as_bytes());
             }
             Bridged::Done
         };
@@ -197,6 +206,9 @@ impl Proxy {
                         }
                     }
                 }
+                // Taking the lock the listen loop waits under means it is either waiting (and
+                // woken here) or about to look at the new generation: the wake is not lost.
+                drop(lock(&self.session));
                 self.session_cv.notify_all();
                 reply_here(json!({}))
             }
@@ -267,7 +279,10 @@ impl Proxy {
             return;
         };
         let Ok(orig) = serde_json::from_slice::<Value>(&original) else {
-            return;
+            return self.write_error(
+                host_id,
+                "the server asked for input on a request mcp-remote cannot read back",
+            );
         };
         let method = orig["method"].as_str().unwrap_or("").to_string();
         let mut reply: Value = serde_json::from_slice(first).unwrap_or(Value::Null);
@@ -356,6 +371,17 @@ impl Proxy {
             got = rx.recv_timeout(Duration::from_millis(200)).ok();
         }
         lock(&self.asked).remove(&id);
+        if got.is_none() {
+            // Close the client's dialog (or whatever it shows): nobody waits for it any more.
+            let why = if self.all_answered(std::slice::from_ref(host_id)) {
+                "mcp-remote: the request that needed this was cancelled"
+            } else {
+                "mcp-remote: no answer in time"
+            };
+            let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": id.to_value(), "reason": why}});
+            self.write(cancel.to_string().as_bytes());
+        }
         let answer: Value = got
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| format!("the client did not answer {method} in time"))?;
@@ -435,6 +461,11 @@ impl Proxy {
                 let filter = b.listen_filter();
                 let wait = filter.as_object().is_none_or(|f| f.is_empty())
                     || refused_generation == Some(b.listen_generation);
+                if refused_generation.is_some_and(|g| g != b.listen_generation) {
+                    // New subscriptions: the server gets a full set of chances again.
+                    refused_generation = None;
+                    refusals = 0;
+                }
                 if wait {
                     // Nothing to listen for (or the server refused): wait for a subscription.
                     let generation = b.listen_generation;

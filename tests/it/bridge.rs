@@ -234,6 +234,13 @@ fn protocol_modern_bridges_without_sending_initialize() {
         init["result"]["serverInfo"]["name"], "modern-only",
         "{init}"
     );
+    // A client that initializes again is answered the same way.
+    p.send(&legacy_initialize().replace("\"id\":0", "\"id\":1"));
+    let again = p.recv_response(&json!(1));
+    assert_eq!(
+        again["result"]["serverInfo"]["name"], "modern-only",
+        "{again}"
+    );
     let methods: Vec<String> = server.requests().iter().map(Req::rpc_method).collect();
     assert_eq!(
         methods[0], "server/discover",
@@ -317,14 +324,20 @@ fn nth_listen(listeners: &Listeners, n: usize) -> (Value, mpsc::Sender<Option<Va
     }
 }
 
-#[test]
-fn a_bridged_client_hears_list_changes_and_resource_updates() {
+/// A bridged client past its handshake, with the server's listen streams.
+fn bridged_with_listen() -> (Server, Listeners, Proxy) {
     let listeners = Listeners::default();
     let server = modern_only_with(Arc::clone(&listeners));
     let mut p = Proxy::start(&server.url, &[]);
     p.send(&legacy_initialize());
     p.recv_response(&json!(0));
     p.send(INITIALIZED);
+    (server, listeners, p)
+}
+
+#[test]
+fn a_bridged_client_hears_list_changes_and_resource_updates() {
+    let (server, listeners, mut p) = bridged_with_listen();
     // One stream, for what the server advertises; the acknowledgement stays with the proxy.
     let (filter, first) = nth_listen(&listeners, 1);
     assert_eq!(filter, json!({"toolsListChanged": true}));
@@ -386,7 +399,11 @@ fn cancelling_a_bridged_request_while_it_waits_for_input_ends_it_quietly() {
     assert_eq!(ask["method"], "elicitation/create");
     // The user cancels the call; the dialog's answer comes anyway, too late to matter.
     p.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#);
-    p.expect_silence(Duration::from_millis(700));
+    // The client's dialog is closed for it, and the call itself gets no answer.
+    let closed = p.recv();
+    assert_eq!(closed["method"], "notifications/cancelled", "{closed}");
+    assert_eq!(closed["params"]["requestId"], ask["id"]);
+    p.expect_silence(Duration::from_millis(300));
     p.send(
         &json!({"jsonrpc":"2.0","id":ask["id"],"result":{"action":"accept","content":{}}})
             .to_string(),
@@ -407,4 +424,49 @@ fn cancelling_a_bridged_request_while_it_waits_for_input_ends_it_quietly() {
         "{:?}",
         server.summary()
     );
+}
+
+#[test]
+fn a_client_that_initializes_again_keeps_its_subscriptions_and_listen_stream() {
+    let (_server, listeners, mut p) = bridged_with_listen();
+    nth_listen(&listeners, 1);
+    p.send(&legacy_initialize().replace("\"id\":0", "\"id\":1"));
+    assert!(p.recv_response(&json!(1)).get("result").is_some());
+    // The stream is reopened for the new bridge, and a subscription still reopens it.
+    nth_listen(&listeners, 2);
+    p.send(r#"{"jsonrpc":"2.0","id":5,"method":"resources/subscribe","params":{"uri":"file:///cfg.json"}}"#);
+    assert_eq!(p.recv_response(&json!(5))["result"], json!({}));
+    let (filter, _) = nth_listen(&listeners, 3);
+    assert_eq!(filter["resourceSubscriptions"], json!(["file:///cfg.json"]));
+}
+
+#[test]
+fn a_server_that_refuses_listen_is_asked_with_backoff() {
+    // Refuses every listen at once: the proxy must back off (1 s, 2 s, ...), never spin.
+    let server = Server::start(|req, resp| {
+        let id = req.rpc_id();
+        let result = match req.rpc_method().as_str() {
+            "server/discover" => {
+                json!({"supportedVersions":[V],"capabilities":{"tools":{"listChanged":true}},"resultType":"complete"})
+            }
+            "subscriptions/listen" => {
+                let e = json!({"jsonrpc":"2.0","id":id,"error":{"code":-32601,"message":"no listen here"}});
+                return resp.body(404, "application/json", &[], e.to_string().as_bytes());
+            }
+            "initialize" => {
+                let e = json!({"jsonrpc":"2.0","id":null,"error":{"code":-32022,"message":"unsupported","data":{"supported":[V]}}});
+                return resp.body(400, "application/json", &[], e.to_string().as_bytes());
+            }
+            _ => json!({}),
+        };
+        resp.json(&[], &json!({"jsonrpc":"2.0","id":id,"result":result}))
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    p.recv_response(&json!(0));
+    std::thread::sleep(Duration::from_millis(2500));
+    let listens = server.count(|r| r.rpc_method() == "subscriptions/listen");
+    // At 0 s, 1 s and 3 s at most: two or three in 2.5 s, not hundreds.
+    assert!((1..=3).contains(&listens), "{listens} listens in 2.5 s");
+    p.expect_silence(Duration::from_millis(100));
 }

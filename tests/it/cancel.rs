@@ -2,6 +2,7 @@
 //! 2026-07-28 era that is the cancellation itself), a late answer never reaches stdout, and the
 //! proxy goes on serving.
 
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -184,4 +185,52 @@ fn a_cancelled_listen_is_closed_without_a_word() {
     assert!(lived < Duration::from_secs(10), "{lived:?}");
     // The client ended it: no "the listen stream ended" cancel comes back.
     p.expect_silence(Duration::from_millis(300));
+}
+
+#[test]
+fn a_cancel_during_a_session_recovery_does_not_break_the_session() {
+    // After `lost` is set, session s1 is gone; the replayed initialize (s2) takes 1.5 s, and the
+    // request whose worker runs the replay is cancelled meanwhile.
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let l = Arc::clone(&lost);
+    let server = Server::start(move |req, resp| {
+        let sid = req.header("mcp-session-id").map(str::to_string);
+        let replay = req
+            .rpc_id()
+            .as_str()
+            .is_some_and(|s| s.starts_with("mcp-remote-reinit"));
+        match (req.method.as_str(), req.rpc_method().as_str()) {
+            ("GET", _) => resp.status(405, ""),
+            ("DELETE", _) => resp.status(200, ""),
+            ("POST", "initialize") if replay => {
+                std::thread::sleep(Duration::from_millis(1500));
+                resp.json(&[("Mcp-Session-Id", "s2")], &init_result(&req.rpc_id()))
+            }
+            ("POST", "initialize") => {
+                resp.json(&[("Mcp-Session-Id", "s1")], &init_result(&req.rpc_id()))
+            }
+            ("POST", m) if m.starts_with("notifications/") => resp.accepted(),
+            ("POST", _) if sid.as_deref() == Some("s1") && l.load(Ordering::SeqCst) => {
+                resp.status(404, "session gone")
+            }
+            ("POST", _) => resp.json(
+                &[],
+                &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"session":sid}}),
+            ),
+            _ => resp.status(400, "unexpected"),
+        }
+    });
+    let mut p = connected(&server, &[]);
+    lost.store(true, Ordering::SeqCst);
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    server.wait_for("the replayed initialize", |r| {
+        r.rpc_id()
+            .as_str()
+            .is_some_and(|s| s.starts_with("mcp-remote-reinit"))
+    });
+    p.send(&cancel(1, false));
+    p.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+    let r = p.recv_response(&json!(2));
+    assert_eq!(r["result"]["session"], "s2", "{r}\n{}", p.stderr());
+    assert!(!p.stderr().contains("warn"), "{}", p.stderr());
 }

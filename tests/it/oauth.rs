@@ -31,6 +31,8 @@ struct Knobs {
     call_scope: Option<String>,
     /// The MCP server refuses every token (retry limits).
     refuse_all: bool,
+    /// The token endpoint takes this long to answer a refresh.
+    refresh_delay_ms: u64,
 }
 
 #[derive(Default)]
@@ -167,6 +169,10 @@ impl World {
 }
 
 fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
+    if req.path.starts_with("/token") && is_refresh(req) {
+        let d = st.lock().unwrap().k.refresh_delay_ms;
+        std::thread::sleep(Duration::from_millis(d));
+    }
     let (path, q) = req.path.split_once('?').unwrap_or((&req.path, ""));
     let host = req.header("host").unwrap_or("").to_string();
     let issuer = format!("http://{host}");
@@ -740,4 +746,33 @@ fn login_status_logout() {
         .unwrap();
     assert!(out.status.success());
     assert!(!w.store_dir().exists());
+}
+
+fn is_refresh(req: &Req) -> bool {
+    String::from_utf8_lossy(&req.body).contains("grant_type=refresh_token")
+}
+
+#[test]
+fn a_cancel_during_a_token_refresh_does_not_lose_the_tokens() {
+    let w = World::new(Knobs {
+        refresh_delay_ms: 1500,
+        ..knobs()
+    });
+    let mut p = w.proxy(&[]);
+    assert!(init(&mut p).get("result").is_some());
+    // The server forgets the access token: the next call gets 401 and the proxy refreshes.
+    w.st.lock().unwrap().tokens.clear();
+    p.send(
+        &json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{}}})
+            .to_string(),
+    );
+    w.auth.wait_for("the refresh", |r| {
+        r.path.starts_with("/token") && is_refresh(r)
+    });
+    p.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#);
+    // The refresh serves every request: it completes, and the next call uses its token.
+    let r = call(&mut p, 2);
+    assert!(r.get("result").is_some(), "{r}\n{}", p.stderr());
+    assert!(w.store_dir().join("tokens.json").exists());
+    assert_eq!(w.opens(), 1, "the browser opened again");
 }
