@@ -253,6 +253,13 @@ fn skip_value(buf: &[u8], i: usize) -> usize {
     }
 }
 
+/// The index of the first CR or LF in `s`.
+pub fn find_line_break(s: &[u8]) -> Option<usize> {
+    // Valid JSON has no other byte below 0x0E than tab, CR and LF, so the word test rarely
+    // stops where there is no line break.
+    find_by(s, |x| has_below(x, 0x0e), |b| matches!(b, b'\n' | b'\r'))
+}
+
 fn find_quote(s: &[u8]) -> Option<usize> {
     find_by(
         s,
@@ -269,9 +276,10 @@ fn has_below(x: u128, n: u8) -> bool {
 }
 
 /// The index of the first byte of `s` that `hit` accepts. Reads sixteen bytes at a time as a
-/// word, and looks at them one by one only where `maybe` finds the word may hold one: a message
-/// is searched for quotes that most of a large value lacks, and a byte loop costs several times
-/// more (the release profile optimizes for size, so the compiler does not vectorize one).
+/// word, and looks at them one by one only where `maybe` finds the word may hold one: messages
+/// are searched for quotes and line breaks that most of a large value lacks, and a byte loop
+/// costs several times more (the release profile optimizes for size, so the compiler does not
+/// vectorize one).
 fn find_by(s: &[u8], maybe: impl Fn(u128) -> bool, hit: impl Fn(&u8) -> bool) -> Option<usize> {
     let (blocks, tail) = s.as_chunks::<16>();
     for (i, block) in blocks.iter().enumerate() {
@@ -447,17 +455,27 @@ mod tests {
     }
 
     #[test]
-    fn finds_quotes_at_every_position() {
-        // Bytes one bit away from a quote, and high-bit twins the word test must not take for it.
-        let filler = [b'x', 0x23, 0x20, 0xa2, 0x02, 0x5c, 0x00, 0xff];
-        for len in 0..70 {
-            for at in 0..=len {
-                let mut s: Vec<u8> = (0..len).map(|i| filler[i % filler.len()]).collect();
-                if at < len {
-                    s[at] = b'"';
-                    s.push(b'"');
+    fn finds_line_breaks_and_quotes_at_every_position() {
+        // Bytes one bit away from the ones looked for, bytes below 0x0E, and high-bit twins the
+        // word test must not take for them.
+        let filler = [
+            b'x', 0x0b, 0x0c, 0x09, 0x8a, 0x8d, 0xff, 0x00, 0x0e, 0x23, 0x20, 0xa2, 0x02, 0x5c,
+        ];
+        type Finder = fn(&[u8]) -> Option<usize>;
+        let finders: [(Finder, &[u8]); 2] = [(find_line_break, b"\n\r"), (find_quote, b"\"")];
+        for (find, wanted) in finders {
+            let naive = |s: &[u8]| s.iter().position(|c| wanted.contains(c));
+            for len in 0..70 {
+                for at in 0..=len {
+                    for hit in wanted {
+                        let mut s: Vec<u8> = (0..len).map(|i| filler[i % filler.len()]).collect();
+                        if at < len {
+                            s[at] = *hit;
+                            s.push(wanted[at % wanted.len()]);
+                        }
+                        assert_eq!(find(&s), naive(&s), "{s:?}");
+                    }
                 }
-                assert_eq!(find_quote(&s), s.iter().position(|c| *c == b'"'), "{s:?}");
             }
         }
     }
