@@ -88,8 +88,10 @@ class Direct:
 class Proxied:
     def __init__(self, proxy, url):
         self.t0 = time.perf_counter()
+        # Reads the pipe 64 KiB at a time, as hosts do (the MCP Python SDK's stdio client through
+        # anyio, Node's pipe streams); Python's default 8 KiB would wake the proxy for every 8 KiB.
         self.p = subprocess.Popen([proxy, url, "--silent"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL)
+                                  stderr=subprocess.DEVNULL, bufsize=1 << 16)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
