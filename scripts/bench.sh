@@ -2,7 +2,7 @@
 # Speed and size of mcp-remote against a direct HTTP client, both talking to a local MCP server
 # built with the official Python SDK (PyPI `mcp`). Prints a table of ratios proxy/direct.
 #
-#   scripts/bench.sh           full run (1000 sequential calls, 5000 at 50 in flight, 10 MiB)
+#   scripts/bench.sh           full run (1000 sequential calls, 5000 at 50 in flight, 10 MiB x 7)
 #   scripts/bench.sh --quick   a short run that only keeps the script working (CI)
 #
 # A benchmark, not a test: it exits non-zero only when something failed to run.

@@ -87,44 +87,45 @@ impl Shape {
     }
 }
 
-/// Validates `buf` as JSON and locates each message's fields.
+/// Validates `buf` as JSON and locates each message's fields. serde_json checks every byte and
+/// copies nothing; the walk that then finds the top-level fields skips through strings sixteen
+/// bytes at a time, so a large result costs one validation and one quick skim.
 pub fn parse(buf: &[u8]) -> Result<Shape, String> {
     serde_json::from_slice::<&RawValue>(buf).map_err(|e| e.to_string())?;
     let start = skip_ws(buf, 0);
-    match buf.get(start) {
-        Some(b'[') => {
-            let mut msgs = Vec::new();
-            let mut i = skip_ws(buf, start + 1);
-            if buf.get(i) == Some(&b']') {
-                return Err("empty batch".into());
-            }
-            loop {
-                let end = skip_value(buf, i);
-                msgs.push(scan_msg(buf, i..end));
-                i = skip_ws(buf, end);
-                match buf.get(i) {
-                    Some(b',') => i = skip_ws(buf, i + 1),
-                    _ => break,
-                }
-            }
-            Ok(Shape::Batch(msgs))
-        }
-        _ => {
-            let end = skip_value(buf, start);
-            Ok(Shape::Single(scan_msg(buf, start..end)))
+    if buf.get(start) != Some(&b'[') {
+        return Ok(Shape::Single(scan_msg(buf, start)));
+    }
+    let mut msgs = Vec::new();
+    let mut i = skip_ws(buf, start + 1);
+    if buf.get(i) == Some(&b']') {
+        return Err("empty batch".into());
+    }
+    loop {
+        let m = scan_msg(buf, i);
+        i = skip_ws(buf, m.range.end);
+        msgs.push(m);
+        match buf.get(i) {
+            Some(b',') => i = skip_ws(buf, i + 1),
+            _ => break,
         }
     }
+    Ok(Shape::Batch(msgs))
 }
 
-fn scan_msg(buf: &[u8], range: Range<usize>) -> Msg {
+/// The message whose value starts at `start`.
+fn scan_msg(buf: &[u8], start: usize) -> Msg {
+    let Some((fields, end)) = members(buf, start) else {
+        return Msg {
+            range: start..skip_value(buf, start),
+            ..Msg::default()
+        };
+    };
     let mut m = Msg {
-        range: range.clone(),
+        range: start..end,
+        is_object: true,
         ..Msg::default()
     };
-    let Some(fields) = object_fields(buf, range) else {
-        return m;
-    };
-    m.is_object = true;
     for (key, val) in fields {
         let raw = &buf[val.clone()];
         match key.as_str() {
@@ -146,18 +147,20 @@ fn scan_msg(buf: &[u8], range: Range<usize>) -> Msg {
     m
 }
 
-/// The (key, value range) pairs of the JSON object at `range`, or None if it is not an object.
-/// `buf` must already be valid JSON.
-pub fn object_fields(buf: &[u8], range: Range<usize>) -> Option<Vec<(String, Range<usize>)>> {
-    let mut i = skip_ws(buf, range.start);
-    if buf.get(i) != Some(&b'{') {
+/// An object's (key, value range) pairs, in order.
+type Members = Vec<(String, Range<usize>)>;
+
+/// The members of the JSON object that starts at `start`, and the index just past it; None if it
+/// is not an object. `buf` must already be valid JSON.
+fn members(buf: &[u8], start: usize) -> Option<(Members, usize)> {
+    if buf.get(start) != Some(&b'{') {
         return None;
     }
     let mut out = Vec::new();
-    i = skip_ws(buf, i + 1);
-    while i < range.end && buf[i] == b'"' {
+    let mut i = skip_ws(buf, start + 1);
+    while buf.get(i) == Some(&b'"') {
         let key_end = skip_string(buf, i);
-        let raw_key = &buf[i + 1..key_end - 1];
+        let raw_key = buf.get(i + 1..key_end - 1)?;
         let key = if raw_key.contains(&b'\\') {
             serde_json::from_slice::<String>(&buf[i..key_end]).ok()?
         } else {
@@ -175,15 +178,13 @@ pub fn object_fields(buf: &[u8], range: Range<usize>) -> Option<Vec<(String, Ran
             i = skip_ws(buf, i + 1);
         }
     }
-    Some(out)
+    Some((out, (i + 1).min(buf.len())))
 }
 
 /// The range of `key`'s value inside the object at `range`.
 pub fn field(buf: &[u8], range: Range<usize>, key: &str) -> Option<Range<usize>> {
-    object_fields(buf, range)?
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, r)| r)
+    let (fields, _) = members(buf.get(..range.end)?, range.start)?;
+    fields.into_iter().find(|(k, _)| k == key).map(|(_, r)| r)
 }
 
 /// The string value of `key` inside the object at `range`.
@@ -200,13 +201,15 @@ fn skip_ws(buf: &[u8], mut i: usize) -> usize {
 }
 
 /// `i` is at an opening quote; returns the index just past the closing one.
-fn skip_string(buf: &[u8], mut i: usize) -> usize {
-    i += 1;
-    while i < buf.len() {
-        match buf[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            _ => i += 1,
+fn skip_string(buf: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while let Some(at) = buf.get(j..).and_then(find_quote) {
+        j += at;
+        // In valid JSON a quote is escaped exactly when an odd run of backslashes precedes it.
+        let backslashes = buf[i + 1..j].iter().rev().take_while(|b| **b == b'\\');
+        j += 1;
+        if backslashes.count() % 2 == 0 {
+            return j;
         }
     }
     buf.len()
@@ -248,6 +251,46 @@ fn skip_value(buf: &[u8], i: usize) -> usize {
             j
         }
     }
+}
+
+/// The index of the first CR or LF in `s`.
+pub fn find_line_break(s: &[u8]) -> Option<usize> {
+    // Valid JSON has no other byte below 0x0E than tab, CR and LF, so the word test rarely
+    // stops where there is no line break.
+    find_by(s, |x| has_below(x, 0x0e), |b| matches!(b, b'\n' | b'\r'))
+}
+
+fn find_quote(s: &[u8]) -> Option<usize> {
+    find_by(
+        s,
+        |x| has_below(x ^ (ONES * b'"' as u128), 1),
+        |b| *b == b'"',
+    )
+}
+
+const ONES: u128 = u128::from_ne_bytes([1; 16]);
+
+/// True exactly when some byte of `x` is below `n` (at most 0x80): the has-less-than word test.
+fn has_below(x: u128, n: u8) -> bool {
+    x.wrapping_sub(ONES * n as u128) & !x & (ONES << 7) != 0
+}
+
+/// The index of the first byte of `s` that `hit` accepts. Reads sixteen bytes at a time as a
+/// word, and looks at them one by one only where `maybe` finds the word may hold one: messages
+/// are searched for quotes and line breaks that most of a large value lacks, and a byte loop
+/// costs several times more (the release profile optimizes for size, so the compiler does not
+/// vectorize one).
+fn find_by(s: &[u8], maybe: impl Fn(u128) -> bool, hit: impl Fn(&u8) -> bool) -> Option<usize> {
+    let (blocks, tail) = s.as_chunks::<16>();
+    for (i, block) in blocks.iter().enumerate() {
+        if maybe(u128::from_ne_bytes(*block)) {
+            if let Some(j) = block.iter().position(&hit) {
+                return Some(i * 16 + j);
+            }
+        }
+    }
+    let at = tail.iter().position(hit);
+    at.map(|j| blocks.len() * 16 + j)
 }
 
 /// A JSON-RPC error response.
@@ -368,6 +411,89 @@ mod tests {
         assert!(parse(b"{\"id\":1,").is_err());
         assert!(parse(b"not json").is_err());
         assert!(parse(b"").is_err());
+    }
+
+    #[test]
+    fn invalid_json_anywhere_is_refused() {
+        // Inside a value whose range is all parse hands back, and after the message.
+        assert!(parse(br#"{"id":1,"result":{"a":[1,]}}"#).is_err());
+        assert!(parse(b"{\"id\":1,\"result\":\"a\nb\"}").is_err());
+        assert!(parse(b"{\"id\":1,\"result\":\"\xff\"}").is_err());
+        assert!(parse(br#"{"id":1,"result":{}} {}"#).is_err());
+        assert!(parse(br#"[{"id":1,"result":{}},{"id":2,"result":tru}]"#).is_err());
+        assert!(parse(br#""a"x"#).is_err());
+    }
+
+    #[test]
+    fn ranges_exclude_surrounding_whitespace() {
+        let text = " \r\n{\"id\":1, \"result\" :\t[1, 2] }\n ";
+        let m = single(text);
+        assert_eq!(&text[m.range.clone()], "{\"id\":1, \"result\" :\t[1, 2] }");
+        assert_eq!(&text[m.result.unwrap()], "[1, 2]");
+        let m = single(" \"hi\" ");
+        assert_eq!((m.kind(), m.range), (Kind::Invalid, 1..5));
+    }
+
+    #[test]
+    fn a_repeated_member_keeps_its_last_value() {
+        let m = single(r#"{"id":1,"method":"a","method":"b","id":2}"#);
+        assert_eq!(m.method.as_deref(), Some("b"));
+        assert_eq!(m.id.unwrap().json(), "2");
+    }
+
+    #[test]
+    fn batch_elements_that_are_not_objects_are_invalid() {
+        let text = r#"[7, {"jsonrpc":"2.0","method":"b"}]"#;
+        let Shape::Batch(v) = parse(text.as_bytes()).unwrap() else {
+            panic!("single")
+        };
+        assert_eq!(
+            (v[0].kind(), &text[v[0].range.clone()]),
+            (Kind::Invalid, "7")
+        );
+        assert_eq!(v[1].kind(), Kind::Notification);
+    }
+
+    #[test]
+    fn finds_line_breaks_and_quotes_at_every_position() {
+        // Bytes one bit away from the ones looked for, bytes below 0x0E, and high-bit twins the
+        // word test must not take for them.
+        let filler = [
+            b'x', 0x0b, 0x0c, 0x09, 0x8a, 0x8d, 0xff, 0x00, 0x0e, 0x23, 0x20, 0xa2, 0x02, 0x5c,
+        ];
+        type Finder = fn(&[u8]) -> Option<usize>;
+        let finders: [(Finder, &[u8]); 2] = [(find_line_break, b"\n\r"), (find_quote, b"\"")];
+        for (find, wanted) in finders {
+            let naive = |s: &[u8]| s.iter().position(|c| wanted.contains(c));
+            for len in 0..70 {
+                for at in 0..=len {
+                    for hit in wanted {
+                        let mut s: Vec<u8> = (0..len).map(|i| filler[i % filler.len()]).collect();
+                        if at < len {
+                            s[at] = *hit;
+                            s.push(wanted[at % wanted.len()]);
+                        }
+                        assert_eq!(find(&s), naive(&s), "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_strings_with_escapes_are_skipped_whole() {
+        for pad in 0..40 {
+            let x = "x".repeat(pad);
+            let text = format!(
+                r#"{{"result":"{x}\"{x}\\\\\"}}{x}\u0022","error":{{"a":"]"}},"id":"{x}\\"}}"#
+            );
+            let m = single(&text);
+            assert_eq!(m.kind(), Kind::Invalid, "{text}");
+            let result = &text[m.result.unwrap()];
+            assert!(result.ends_with(r#"\u0022""#), "{result}");
+            assert_eq!(&text[m.error.unwrap()], r#"{"a":"]"}"#);
+            assert_eq!(m.id.unwrap().json(), format!(r#""{x}\\""#));
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::io::{self, BufRead};
 
+use crate::jsonrpc::find_line_break;
+
 /// One dispatched event. `data` is the data lines joined with `\n`.
 #[derive(Debug, PartialEq)]
 pub struct Event {
@@ -126,7 +128,7 @@ impl<R: BufRead> LineReader<R> {
                     start = 1;
                 }
             }
-            match buf[start..].iter().position(|b| *b == b'\n' || *b == b'\r') {
+            match find_line_break(&buf[start..]) {
                 Some(pos) => {
                     let end = start + pos;
                     line.extend_from_slice(&buf[start..end]);
