@@ -470,13 +470,7 @@ impl Proxy {
                     // Nothing to listen for (or the server refused): wait for a subscription.
                     let generation = b.listen_generation;
                     drop(guard);
-                    let s = lock(&self.session);
-                    let _ = self.session_cv.wait_timeout_while(s, BACKOFF_MAX, |_| {
-                        !self.stopping.load(Ordering::SeqCst)
-                            && lock(&self.bridge)
-                                .as_ref()
-                                .is_some_and(|b| b.listen_generation == generation)
-                    });
+                    self.wait_for_subscriptions(generation, BACKOFF_MAX);
                     continue;
                 }
                 let params = json!({"notifications": filter, "_meta": b.meta()});
@@ -520,15 +514,21 @@ impl Proxy {
                     log::debug!("the listen stream ended; listening again");
                 }
             }
-            let s = lock(&self.session);
-            let _ = self.session_cv.wait_timeout_while(s, backoff, |_| {
-                !self.stopping.load(Ordering::SeqCst)
-                    && lock(&self.bridge)
-                        .as_ref()
-                        .is_some_and(|b| b.listen_generation == generation)
-            });
+            self.wait_for_subscriptions(generation, backoff);
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
+    }
+
+    /// Sleeps up to `most`, waking early when the process stops or the client's subscriptions
+    /// move past `generation`.
+    fn wait_for_subscriptions(&self, generation: u64, most: Duration) {
+        let s = lock(&self.session);
+        let _ = self.session_cv.wait_timeout_while(s, most, |_| {
+            !self.stopping.load(Ordering::SeqCst)
+                && lock(&self.bridge)
+                    .as_ref()
+                    .is_some_and(|b| b.listen_generation == generation)
+        });
     }
 
     /// A notification from the bridge's own listen stream, as a 2025-era client expects it:

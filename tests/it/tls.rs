@@ -14,6 +14,24 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// A rustls server configuration presenting `chain` (leaf first) with the leaf's `key`.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: &KeyPair,
+) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            chain,
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    Arc::new(config)
+}
+
 /// An HTTPS server and the PEM file of the CA that signed its certificate.
 pub struct TlsServer {
     pub url: String,
@@ -40,17 +58,7 @@ pub fn tls_server() -> TlsServer {
     let ca_pem = dir.join("ca.pem");
     std::fs::write(&ca_pem, ca.pem()).unwrap();
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(leaf.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-        )
-        .unwrap();
-    let config = Arc::new(config);
+    let config = server_config(vec![CertificateDer::from(leaf.der().to_vec())], &leaf_key);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     thread::spawn(move || {
