@@ -568,8 +568,10 @@ def run_target(ctx: Ctx, t: Target) -> None:
             hh.handlers["elicitation/create"] = slow
             try:
                 name, args = t.elicitation
-                slow_id = hh.start_request("tools/call", {"name": name, "arguments": args})
+                # counted before the call starts: the elicitation can arrive before
+                # start_request returns
                 n_el = len(hh.requests_for("elicitation/create"))
+                slow_id = hh.start_request("tools/call", {"name": name, "arguments": args})
                 expect(hh.wait_for(lambda: len(hh.requests_for("elicitation/create")) > n_el, 15),
                        "no elicitation/create arrived")
                 ename, earg = t.echo
