@@ -298,7 +298,7 @@ fn a_modern_client_learns_at_once_that_a_2025_server_does_not_discover() {
     p.send(&discover.to_string());
     let r = p.recv_response(&json!("server-discover-probe-1"));
     assert!(
-        start.elapsed() < std::time::Duration::from_secs(3),
+        start.elapsed() < std::time::Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );

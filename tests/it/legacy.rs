@@ -424,7 +424,7 @@ fn a_server_notification_on_the_legacy_stream_reaches_the_client() {
 fn http_first_falls_back_on(status: u16) {
     let (legacy, mut p) = legacy_session(status, absolute_path, standard, "/mcp", &[]);
     assert!(
-        p.stderr().contains("using the legacy HTTP+SSE transport"),
+        p.stderr_says("using the legacy HTTP+SSE transport"),
         "{}",
         p.stderr()
     );
@@ -503,8 +503,7 @@ fn sse_first_falls_back_on(status: u16) {
     );
     assert_eq!(server.count(|r| r.rpc_method() == "initialize"), 1);
     assert!(
-        p.stderr()
-            .contains("using the Streamable HTTP transport instead"),
+        p.stderr_says("using the Streamable HTTP transport instead"),
         "{}",
         p.stderr()
     );

@@ -165,7 +165,8 @@ type Handler = dyn Fn(&Req, &mut Resp) + Send + Sync;
 pub struct Server {
     pub url: String,
     pub log: Arc<Mutex<Vec<Req>>>,
-    server: Arc<tiny_http::Server>,
+    server: Option<Arc<tiny_http::Server>>,
+    port: u16,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -216,7 +217,8 @@ impl Server {
         Server {
             url: format!("http://127.0.0.1:{port}/mcp"),
             log,
-            server,
+            server: Some(server),
+            port,
             thread: Some(thread),
         }
     }
@@ -262,9 +264,21 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.server.unblock();
+        if let Some(s) = &self.server {
+            s.unblock();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        // tiny_http closes its listening socket later, on its own accept thread: wait (bounded)
+        // until the port refuses, so a test that stops a server sees a closed port at once.
+        drop(self.server.take());
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline
+            && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        {
+            thread::sleep(Duration::from_millis(5));
         }
     }
 }
@@ -430,6 +444,19 @@ impl Proxy {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Whether stderr says `needle` within `WAIT`: stderr is read on its own thread, so a line
+    /// written before a stdout answer may be collected after it.
+    pub fn stderr_says(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while !self.stderr().contains(needle) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        true
     }
 
     /// Closes stdin and waits (bounded) for the exit; returns the status and how long it took.
