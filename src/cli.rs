@@ -41,9 +41,15 @@ pub struct Args {
     pub ignore_tools: Vec<String>,
     pub client_metadata_url: Option<String>,
     pub disable_resource_parameter: bool,
+    pub callback_path: Option<String>,
+    pub authorize_params: Vec<String>,
+    pub auth_success_url: Option<String>,
+    pub headers_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub disable_cookies: bool,
     pub command: Command,
-    /// The flag that chose `command`, for error messages.
-    pub command_flag: Option<&'static str>,
+    /// The flag that chose `command` as the user typed it (`--token`, `-c`), for messages.
+    pub command_flag: Option<String>,
     pub json: bool,
     pub timeout: Option<String>,
 }
@@ -167,7 +173,25 @@ pub struct Config {
     /// `--enable-proxy` was given (npm compatibility; proxies are on by default).
     pub enable_proxy_flag: bool,
     pub client_metadata_url: Option<String>,
+    /// `--callback-path`: the path of the OAuth redirect URI.
+    pub callback_path: String,
+    /// `--authorize-param`: extra `key=value`s on the authorization URL only.
+    pub authorize_params: Vec<(String, String)>,
+    /// `--auth-success-url`: where the browser is sent (303) after a successful sign-in.
+    pub auth_success_url: Option<String>,
+    /// `--headers-timeout`: how long each request waits for the response headers (None: as
+    /// long as the server needs).
+    pub headers_timeout: Option<Duration>,
+    /// `--body-timeout` as given (npm compatibility; it has no effect, see [`Config::notes`]).
+    pub body_timeout: Option<Duration>,
+    /// `--disable-cookies` was given (npm compatibility; no cookies are ever kept).
+    pub disable_cookies: bool,
     pub command: Command,
+    /// The flag that chose `command` as the user typed it (`--token`, `-c`), for messages; empty
+    /// for the proxy.
+    pub command_flag: String,
+    /// The flag that gave the Authorization header (`--header` or `--header-file`), if any.
+    pub authorization_from: Option<&'static str>,
     /// `--json`: one-shot commands print the raw JSON result.
     pub json: bool,
     /// `--timeout`: how long a one-shot command waits for each answer.
@@ -186,6 +210,12 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
     use lexopt::prelude::*;
     let mut args = Args::default();
     while let Some(arg) = p.next().map_err(|e| Error::Usage(e.to_string()))? {
+        // The flag as typed, for messages: `--token` is named as such, not as `--login`.
+        let typed = match &arg {
+            Short(c) => format!("-{c}"),
+            Long(name) => format!("--{name}"),
+            Value(_) => String::new(),
+        };
         match arg {
             Short('h') | Long("help") => {
                 args.special = Some(Special::Help);
@@ -233,55 +263,65 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
                 args.client_metadata_url = Some(string(&mut p, "--client-metadata-url")?)
             }
             Long("disable-resource-parameter") => args.disable_resource_parameter = true,
-            Long("login") | Long("token") => set_command(&mut args, Command::Login, "--login")?,
-            Long("logout") | Long("reset-auth") => {
-                set_command(&mut args, Command::Logout, "--logout")?
+            Long("callback-path") => args.callback_path = Some(string(&mut p, "--callback-path")?),
+            Long("authorize-param") => args
+                .authorize_params
+                .push(string(&mut p, "--authorize-param")?),
+            Long("auth-success-url") => {
+                args.auth_success_url = Some(string(&mut p, "--auth-success-url")?)
             }
-            Long("auth-status") | Long("test-auth") => {
-                set_command(&mut args, Command::AuthStatus, "--auth-status")?
+            Long("headers-timeout") => {
+                args.headers_timeout = Some(string(&mut p, "--headers-timeout")?)
             }
-            Long("list-tools") => set_command(&mut args, Command::ListTools, "--list-tools")?,
-            Long("list-resources") => {
-                set_command(&mut args, Command::ListResources, "--list-resources")?
+            Long("body-timeout") => args.body_timeout = Some(string(&mut p, "--body-timeout")?),
+            Long("disable-cookies") => args.disable_cookies = true,
+            Long(
+                name @ ("use-id-token" | "device-code" | "client-credentials" | "token-endpoint"),
+            ) => {
+                return Err(Error::Usage(unsupported(name)));
             }
-            Long("list-prompts") => set_command(&mut args, Command::ListPrompts, "--list-prompts")?,
+            Long("login" | "token") => set_command(&mut args, Command::Login, typed)?,
+            Long("logout" | "reset-auth") => set_command(&mut args, Command::Logout, typed)?,
+            Long("auth-status" | "test-auth") => {
+                set_command(&mut args, Command::AuthStatus, typed)?
+            }
+            Long("list-tools") => set_command(&mut args, Command::ListTools, typed)?,
+            Long("list-resources") => set_command(&mut args, Command::ListResources, typed)?,
+            Long("list-prompts") => set_command(&mut args, Command::ListPrompts, typed)?,
             Long("call") => {
-                let tool = string(&mut p, "--call")?;
+                let tool = string(&mut p, &typed)?;
                 let c = Command::Call { tool, args: vec![] };
-                set_command(&mut args, c, "--call")?
+                set_command(&mut args, c, typed)?
             }
             Short('c') | Long("command") => {
-                let line = string(&mut p, "-c")?;
+                let line = string(&mut p, &typed)?;
                 let (tool, rest) = crate::client::split_command(&line)
-                    .map_err(|m| Error::Usage(format!("-c: {m}")))?;
-                set_command(&mut args, Command::Call { tool, args: rest }, "-c")?
+                    .map_err(|m| Error::Usage(format!("{typed}: {m}")))?;
+                set_command(&mut args, Command::Call { tool, args: rest }, typed)?
             }
             Long("read-resource") => {
-                let uri = string(&mut p, "--read-resource")?;
-                set_command(&mut args, Command::ReadResource(uri), "--read-resource")?
+                let uri = string(&mut p, &typed)?;
+                set_command(&mut args, Command::ReadResource(uri), typed)?
             }
             Long("get-prompt") => {
-                let name = string(&mut p, "--get-prompt")?;
+                let name = string(&mut p, &typed)?;
                 let c = Command::GetPrompt { name, args: vec![] };
-                set_command(&mut args, c, "--get-prompt")?
+                set_command(&mut args, c, typed)?
             }
             Long("raw") => {
-                let json = string(&mut p, "--raw")?;
-                set_command(&mut args, Command::Raw(json), "--raw")?
+                let json = string(&mut p, &typed)?;
+                set_command(&mut args, Command::Raw(json), typed)?
             }
-            Long("ping") => set_command(&mut args, Command::Ping, "--ping")?,
-            Long("client-info") | Long("get-client-info") => {
-                set_command(&mut args, Command::ClientInfo, "--client-info")?
+            Long("ping") => set_command(&mut args, Command::Ping, typed)?,
+            Long("client-info" | "get-client-info") => {
+                set_command(&mut args, Command::ClientInfo, typed)?
             }
-            Long("delete-client") => {
-                set_command(&mut args, Command::DeleteClient, "--delete-client")?
-            }
+            Long("delete-client") => set_command(&mut args, Command::DeleteClient, typed)?,
             Long("update-client") => {
-                let fields = string(&mut p, "--update-client")?;
-                let c = Command::UpdateClient(fields);
-                set_command(&mut args, c, "--update-client")?
+                let fields = string(&mut p, &typed)?;
+                set_command(&mut args, Command::UpdateClient(fields), typed)?
             }
-            Long("doctor") => set_command(&mut args, Command::Doctor, "--doctor")?,
+            Long("doctor") => set_command(&mut args, Command::Doctor, typed)?,
             Long("server-url") => {
                 let url = string(&mut p, "--server-url")?;
                 if args.url.replace(url).is_some() {
@@ -317,8 +357,8 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
     Ok(args)
 }
 
-fn set_command(args: &mut Args, c: Command, flag: &'static str) -> Result<(), Error> {
-    if let Some(first) = args.command_flag {
+fn set_command(args: &mut Args, c: Command, flag: String) -> Result<(), Error> {
+    if let Some(first) = &args.command_flag {
         if args.command != c {
             return Err(Error::Usage(format!(
                 "{first} and {flag} cannot be combined: give one command"
@@ -328,6 +368,17 @@ fn set_command(args: &mut Args, c: Command, flag: &'static str) -> Result<(), Er
     args.command = c;
     args.command_flag = Some(flag);
     Ok(())
+}
+
+/// The refusal of an npm `mcp-remote` flag this one does not implement, with what to do instead.
+fn unsupported(name: &str) -> String {
+    let instead = match name {
+        "use-id-token" => "the access token is sent, as MCP requires; to send another token, give --header \"Authorization: Bearer ${TOKEN}\"",
+        "device-code" => "sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir",
+        "client-credentials" | "token-endpoint" => "get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\"",
+        _ => "see --help",
+    };
+    format!("--{name}: not supported by this mcp-remote; {instead}")
 }
 
 fn value(p: &mut lexopt::Parser, flag: &str) -> Result<OsString, Error> {
@@ -362,6 +413,7 @@ impl Config {
             })?,
         };
         let mut headers = Vec::new();
+        let mut authorization_from = None;
         for path in &args.header_files {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 usage(
@@ -380,12 +432,48 @@ impl Config {
                         format!("{} line {}: {m}", path.display(), n + 1),
                     )
                 })?;
+                authorization_from = authorization_from.or(is_authorization(&h, "--header-file"));
                 headers.push(h);
             }
         }
         for h in &args.headers {
-            headers.push(headers::parse(h, env).map_err(|m| usage("--header", m))?);
+            let h = headers::parse(h, env).map_err(|m| usage("--header", m))?;
+            authorization_from = authorization_from.or(is_authorization(&h, "--header"));
+            headers.push(h);
         }
+        let callback_path = match args.callback_path {
+            None => crate::oauth::callback::DEFAULT_PATH.to_string(),
+            Some(p) => {
+                check_callback_path(&p).map_err(|m| usage("--callback-path", m))?;
+                p
+            }
+        };
+        let mut authorize_params = Vec::new();
+        for kv in &args.authorize_params {
+            let pair = authorize_param(kv).map_err(|m| usage("--authorize-param", m))?;
+            authorize_params.push(pair);
+        }
+        let auth_success_url = match args.auth_success_url {
+            None => None,
+            Some(u) => {
+                check_success_url(&u, args.allow_http)
+                    .map_err(|m| usage("--auth-success-url", m))?;
+                Some(u)
+            }
+        };
+        let headers_timeout = match &args.headers_timeout {
+            None => None,
+            Some(t) => {
+                let d = parse_duration(t).map_err(|m| usage("--headers-timeout", m))?;
+                (!d.is_zero()).then_some(d)
+            }
+        };
+        let body_timeout = args
+            .body_timeout
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|m| usage("--body-timeout", m))?;
         let connect_timeout = match &args.connect_timeout {
             None => Duration::from_secs(10),
             Some(t) => match parse_duration(t) {
@@ -556,24 +644,25 @@ impl Config {
                     Err(m) => return Err(usage("--timeout", m)),
                 },
             };
+        let command_flag = args.command_flag.unwrap_or_default();
+        let flag = command_flag.as_str();
         match &args.command {
             Command::Raw(text) => {
-                crate::client::check_raw(text).map_err(|m| usage("--raw", m))?;
+                crate::client::check_raw(text).map_err(|m| usage(flag, m))?;
             }
             Command::Call { tool, args: a } => {
-                crate::client::check_arguments(tool, a)
-                    .map_err(|m| usage(args.command_flag.unwrap_or("--call"), m))?;
+                crate::client::check_arguments(tool, a).map_err(|m| usage(flag, m))?;
             }
             Command::GetPrompt { name, args: a } => {
                 crate::client::check_arguments(name, a)
                     .and_then(|()| crate::client::prompt_arguments(a).map(drop))
-                    .map_err(|m| usage("--get-prompt", m))?;
+                    .map_err(|m| usage(flag, m))?;
             }
             Command::UpdateClient(fields) => {
-                crate::client::parse_updates(fields).map_err(|m| usage("--update-client", m))?;
+                crate::client::parse_updates(fields).map_err(|m| usage(flag, m))?;
             }
             Command::ReadResource(uri) if uri.trim().is_empty() => {
-                return Err(usage("--read-resource", "the URI is empty".into()));
+                return Err(usage(flag, "the URI is empty".into()));
             }
             _ => {}
         }
@@ -600,15 +689,43 @@ impl Config {
             no_proxy: args.no_proxy,
             enable_proxy_flag: args.enable_proxy,
             client_metadata_url: args.client_metadata_url,
+            callback_path,
+            authorize_params,
+            auth_success_url,
+            headers_timeout,
+            body_timeout,
+            disable_cookies: args.disable_cookies,
             command: args.command,
+            command_flag,
+            authorization_from,
         })
     }
 
     /// True when the user supplied `Authorization` themselves: then no OAuth runs.
     pub fn has_authorization_header(&self) -> bool {
-        self.headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("authorization"))
+        self.authorization_from.is_some()
+    }
+
+    /// What `main` logs once logging is set up: flags accepted for compatibility with the npm
+    /// package that change nothing here, and settings worth a warning.
+    pub fn notes(&self) -> Vec<(log::Level, String)> {
+        let mut notes = Vec::new();
+        let debug = |m: &str| (log::Level::Debug, m.to_string());
+        if self.enable_proxy_flag {
+            notes.push(debug("--enable-proxy has no effect: proxies from the environment are always used (--no-proxy turns them off)"));
+        }
+        if self.body_timeout.is_some() {
+            notes.push(debug("--body-timeout has no effect: mcp-remote never cuts a response body or event stream that is quiet, because a tool may work for many minutes and an idle stream is normal (--headers-timeout bounds the wait for an answer to start)"));
+        }
+        if self.disable_cookies {
+            notes.push(debug(
+                "--disable-cookies has no effect: mcp-remote keeps no cookies",
+            ));
+        }
+        if self.authorize_params.iter().any(|(k, _)| k == "resource") {
+            notes.push((log::Level::Warn, "--authorize-param resource=...: sent on the authorization request only; the token requests carry mcp-remote's own resource parameter, which --resource sets".into()));
+        }
+        notes
     }
 
     /// Whether `--ignore-tool` hides the tool `name`.
@@ -634,6 +751,67 @@ pub fn check_url(url: &str, allow_http: bool) -> Result<(), String> {
         )),
         _ => Err(format!("{url:?} must start with https:// (or http:// for localhost)")),
     }
+}
+
+/// `Some(flag)` when `h` is an Authorization header.
+fn is_authorization(h: &Header, flag: &'static str) -> Option<&'static str> {
+    h.name.eq_ignore_ascii_case("authorization").then_some(flag)
+}
+
+/// A path for the redirect URI: `/` and then RFC 3986 path characters only, so it is sent and
+/// compared exactly as typed. The callback server answers nothing but this path (everything else
+/// is a 404), so no path collides with anything it serves.
+fn check_callback_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} must start with /"));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@%".contains(c);
+    if let Some(bad) = path.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "{path:?} has the character {bad:?}; a path takes letters, digits and -._~!$&'()*+,;=:@%/ only"
+        ));
+    }
+    Ok(())
+}
+
+/// The parameters of the authorization request that sign-in sets and checks itself.
+const OWN_AUTHORIZE_PARAMS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// One `key=value` for the authorization URL.
+fn authorize_param(kv: &str) -> Result<(String, String), String> {
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or_else(|| format!("{kv:?} is not key=value"))?;
+    if k.is_empty() {
+        return Err(format!("{kv:?} has no key"));
+    }
+    if OWN_AUTHORIZE_PARAMS.contains(&k) {
+        return Err(format!("{k} is set by mcp-remote and cannot be overridden"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Where the browser goes after sign-in: the server URL's rules, and nothing after the path, so
+/// nothing of the sign-in can be passed along or mistaken for part of it.
+fn check_success_url(url: &str, allow_http: bool) -> Result<(), String> {
+    check_url(url, allow_http)?;
+    let authority = url.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or("")
+    });
+    if authority.contains('@') {
+        return Err(format!("{url:?} must not carry credentials"));
+    }
+    if url.contains(['?', '#']) {
+        return Err(format!("{url:?} must not have a query or fragment"));
+    }
+    Ok(())
 }
 
 /// localhost, 127.0.0.0/8 and ::1.
@@ -793,14 +971,25 @@ FLAGS:
                                       client_id where the authorization server supports it.
     --disable-resource-parameter      Leave out the RFC 8707 resource parameter (for servers
                                       such as Entra ID that reject it); same as --resource ''.
+    --callback-path <path>            The path of the OAuth redirect URI (default /callback).
+    --authorize-param <key=value>     Add a parameter to the authorization URL only
+                                      (repeatable); client_id, redirect_uri, response_type,
+                                      state and code_challenge(_method) cannot be set.
+    --auth-success-url <url>          Send the browser there after a successful sign-in
+                                      (https, or http to loopback or with --allow-http).
 
 NETWORK:
     --header-file <path>              Read headers from a file: one \"Name: value\" per line,
                                       # starts a comment (repeatable; ${VAR} works too).
     --ca-file <path>                  Trust the CA certificates in this PEM file too, on top
                                       of the OS trust store (repeatable).
-    --connect-timeout <duration>      Give up connecting after this long (default 10s). A
-                                      response itself may take as long as the server needs.
+    --connect-timeout <duration>      Give up connecting after this long (default 10s).
+    --headers-timeout <duration>      Give up on a request whose response headers take longer
+                                      (default and 0: no limit). A body or event stream that
+                                      has started is never cut.
+    --body-timeout <duration>         Accepted for compatibility; no effect (a quiet response
+                                      body or event stream is never cut).
+    --disable-cookies                 Accepted for compatibility; no cookies are kept anyway.
     --ipv4                            Connect over IPv4 only.
     --keep-alive                      Send a ping when the session has been quiet for
                                       --ping-interval (default 30s); the answers are not
@@ -812,6 +1001,9 @@ NETWORK:
 
     -h, --help                        Print this help.
     -V, --version                     Print the version.
+
+    Refused npm flags (exit 2, saying what to do instead): --use-id-token, --device-code,
+    --client-credentials, --token-endpoint.
 
 SIGN-IN COMMANDS (run once, then exit):
     --login          Sign in now and store the tokens (also: --token). Use it ahead of time
@@ -1252,6 +1444,184 @@ mod tests {
             let mut all = vec!["https://e.com"];
             all.extend_from_slice(argv);
             assert_eq!(config(&all).unwrap_err(), err, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_flag_as_typed() {
+        for (argv, err) in [
+            (
+                &["--token", "--ping"][..],
+                "--token and --ping cannot be combined: give one command",
+            ),
+            (
+                &["--ping", "--reset-auth"],
+                "--ping and --reset-auth cannot be combined: give one command",
+            ),
+            (
+                &["--test-auth", "--get-client-info"],
+                "--test-auth and --get-client-info cannot be combined: give one command",
+            ),
+            (&["--command"], "--command: missing value"),
+            (
+                &["--command", " "],
+                "--command: needs a tool name, as in -c 'echo message=hi'",
+            ),
+            (
+                &["-c", "t a=1 {\"x\":1}"],
+                "-c: give one JSON object or key=value pairs, not both",
+            ),
+            (
+                &["--command", "t a=1 {\"x\":1}"],
+                "--command: give one JSON object or key=value pairs, not both",
+            ),
+        ] {
+            let mut all = vec!["https://e.com"];
+            all.extend_from_slice(argv);
+            assert_eq!(config(&all).unwrap_err(), err, "{argv:?}");
+        }
+        let c = config(&["https://e.com", "--command", "echo m=1"]).unwrap();
+        assert_eq!(c.command_flag, "--command");
+        let c = config(&["https://e.com", "--header", "Authorization: Bearer x"]).unwrap();
+        assert_eq!(c.authorization_from, Some("--header"));
+        assert_eq!(config(&["https://e.com"]).unwrap().authorization_from, None);
+    }
+
+    #[test]
+    fn npm_sign_in_flags() {
+        let c = config(&[
+            "https://e.com",
+            "--callback-path",
+            "/oauth/callback",
+            "--authorize-param",
+            "prompt=consent",
+            "--authorize-param",
+            "audience=a=b",
+            "--auth-success-url",
+            "https://example.com/done",
+        ])
+        .unwrap();
+        assert_eq!(c.callback_path, "/oauth/callback");
+        let params =
+            [("prompt", "consent"), ("audience", "a=b")].map(|(k, v)| (k.into(), v.into()));
+        assert_eq!(c.authorize_params, params);
+        assert_eq!(
+            c.auth_success_url.as_deref(),
+            Some("https://example.com/done")
+        );
+        assert_eq!(
+            config(&["https://e.com"]).unwrap().callback_path,
+            "/callback"
+        );
+        assert!(config(&[
+            "https://e.com",
+            "--auth-success-url",
+            "http://localhost:9/ok"
+        ])
+        .is_ok());
+        assert!(config(&[
+            "https://e.com",
+            "--auth-success-url",
+            "http://e.com/ok",
+            "--allow-http"
+        ])
+        .is_ok());
+        for (argv, err) in [
+            (&["--callback-path", "callback"][..], "--callback-path: \"callback\" must start with /"),
+            (&["--callback-path", "/a?b"], "--callback-path: \"/a?b\" has the character '?'; a path takes letters, digits and -._~!$&'()*+,;=:@%/ only"),
+            (&["--authorize-param", "prompt"], "--authorize-param: \"prompt\" is not key=value"),
+            (&["--authorize-param", "=x"], "--authorize-param: \"=x\" has no key"),
+            (&["--authorize-param", "state=x"], "--authorize-param: state is set by mcp-remote and cannot be overridden"),
+            (&["--authorize-param", "code_challenge_method=plain"], "--authorize-param: code_challenge_method is set by mcp-remote and cannot be overridden"),
+            (&["--auth-success-url", "http://e.com/ok"], "--auth-success-url: \"http://e.com/ok\" uses plain http to a non-loopback host; use https, or pass --allow-http (development only)"),
+            (&["--auth-success-url", "https://e.com/ok?from=mcp"], "--auth-success-url: \"https://e.com/ok?from=mcp\" must not have a query or fragment"),
+            (&["--auth-success-url", "https://e.com/ok#top"], "--auth-success-url: \"https://e.com/ok#top\" must not have a query or fragment"),
+            (&["--auth-success-url", "https://me:pw@e.com/ok"], "--auth-success-url: \"https://me:pw@e.com/ok\" must not carry credentials"),
+        ] {
+            let mut all = vec!["https://e.com"];
+            all.extend_from_slice(argv);
+            assert_eq!(config(&all).unwrap_err(), err, "{argv:?}");
+        }
+        for k in OWN_AUTHORIZE_PARAMS {
+            let kv = format!("{k}=x");
+            assert!(
+                config(&["https://e.com", "--authorize-param", &kv]).is_err(),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn npm_network_flags() {
+        let c = config(&[
+            "https://e.com",
+            "--headers-timeout",
+            "30",
+            "--body-timeout",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(c.headers_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.body_timeout, Some(Duration::ZERO));
+        let c = config(&["https://e.com", "--headers-timeout", "0"]).unwrap();
+        assert_eq!(c.headers_timeout, None);
+        assert_eq!(config(&["https://e.com"]).unwrap().headers_timeout, None);
+        assert_eq!(
+            config(&["https://e.com", "--headers-timeout", "soon"]).unwrap_err(),
+            "--headers-timeout: \"soon\" is not a duration (examples: 30, 30s, 2m, 1m30s)"
+        );
+        assert_eq!(
+            config(&["https://e.com", "--body-timeout", "-1"]).unwrap_err(),
+            "--body-timeout: \"-1\" is not a duration (examples: 30, 30s, 2m, 1m30s)"
+        );
+        assert!(
+            config(&["https://e.com", "--disable-cookies"])
+                .unwrap()
+                .disable_cookies
+        );
+    }
+
+    #[test]
+    fn flags_that_change_nothing_are_noted() {
+        let notes = |argv: &[&str]| -> Vec<(log::Level, String)> { config(argv).unwrap().notes() };
+        assert!(notes(&["https://e.com"]).is_empty());
+        let n = notes(&[
+            "https://e.com",
+            "--enable-proxy",
+            "--body-timeout",
+            "0",
+            "--disable-cookies",
+            "--authorize-param",
+            "resource=https://other",
+        ]);
+        let starts: Vec<(log::Level, &str)> = n
+            .iter()
+            .map(|(l, m)| (*l, m.split(' ').next().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                (log::Level::Debug, "--enable-proxy"),
+                (log::Level::Debug, "--body-timeout"),
+                (log::Level::Debug, "--disable-cookies"),
+                (log::Level::Warn, "--authorize-param"),
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_npm_flags_are_refused_by_name() {
+        for flag in [
+            "--use-id-token",
+            "--device-code",
+            "--client-credentials",
+            "--token-endpoint",
+        ] {
+            let err = config(&["https://e.com", flag, "https://as.example/token"]).unwrap_err();
+            assert!(
+                err.starts_with(&format!("{flag}: not supported by this mcp-remote; ")),
+                "{err}"
+            );
         }
     }
 

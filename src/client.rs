@@ -82,6 +82,8 @@ pub struct Output<'a> {
 /// What a command needs besides the proxy's configuration.
 struct Opts {
     url: String,
+    /// The command's flag as typed (`--call` or `-c`), for messages.
+    flag: String,
     json: bool,
     timeout: Duration,
     auth_timeout: Duration,
@@ -93,6 +95,7 @@ pub fn run(mut cfg: Config, out: &mut Output<'_>) -> Result<(), Error> {
     let command = std::mem::take(&mut cfg.command);
     let opts = Opts {
         url: cfg.url.clone(),
+        flag: cfg.command_flag.clone(),
         json: cfg.json,
         timeout: cfg.timeout,
         auth_timeout: cfg.auth_timeout,
@@ -203,7 +206,7 @@ fn call(
 ) -> Result<(), Error> {
     let arguments = match args {
         [one] if one.trim_start().starts_with('{') => {
-            serde_json::from_str::<Value>(one).map_err(|e| usage("--call", e.to_string()))?
+            serde_json::from_str::<Value>(one).map_err(|e| usage(&o.flag, e.to_string()))?
         }
         [] => json!({}),
         _ => {
@@ -211,7 +214,7 @@ fn call(
             let Some(t) = tools.iter().find(|t| t["name"] == tool) else {
                 let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
                 return Err(usage(
-                    "--call",
+                    &o.flag,
                     format!(
                         "the server has no tool {tool:?} (it has: {})",
                         names.join(", ")
@@ -221,7 +224,7 @@ fn call(
             let schema = t.get("inputSchema").cloned().unwrap_or(json!({}));
             Value::Object(
                 build_arguments(args, &schema)
-                    .map_err(|m| usage("--call", format!("{tool}: {m}")))?,
+                    .map_err(|m| usage(&o.flag, format!("{tool}: {m}")))?,
             )
         }
     };

@@ -730,13 +730,11 @@ fn behind_sign_in(
     transport: &'static str,
     r: &mut Report<'_>,
 ) -> Result<Option<Reached>, Error> {
-    if cfg.has_authorization_header() {
-        let fix = "the server refuses the Authorization header given with --header (HTTP 401): check its token";
-        r.fail(
-            "transport",
-            "HTTP 401 with your Authorization header",
-            fix.into(),
-        )?;
+    if let Some(flag) = cfg.authorization_from {
+        let fix = format!(
+            "the server refuses the Authorization header given with {flag} (HTTP 401): check its token"
+        );
+        r.fail("transport", "HTTP 401 with your Authorization header", fix)?;
         return Ok(None);
     }
     let ch = http::challenge(resp);
@@ -895,10 +893,10 @@ fn registration(m: &ServerMetadata) -> String {
 
 /// What is stored for the server (never a secret); whether the tokens can still be used.
 fn stored(cfg: &Config, r: &mut Report<'_>) -> Result<bool, Error> {
-    if cfg.has_authorization_header() {
+    if let Some(flag) = cfg.authorization_from {
         r.say(
             "tokens",
-            "not used: --header gives the Authorization header",
+            &format!("not used: {flag} gives the Authorization header"),
         )?;
         return Ok(false);
     }

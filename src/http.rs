@@ -1,6 +1,7 @@
 //! The HTTP side: one ureq agent configured for MCP (no global timeout, because a tool may run for
 //! many minutes and an event stream may stay quiet for hours; no redirects; statuses as values),
 //! the user's headers on every request, and readable descriptions of transport failures.
+//! `--headers-timeout` bounds only the wait for a response to start, never its body.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,6 +44,8 @@ struct AgentSet {
 /// What agents are built from.
 struct Settings {
     connect_timeout: Duration,
+    /// `--headers-timeout`: the longest wait for the response headers of any request.
+    headers_timeout: Option<Duration>,
     ipv4_only: bool,
     ca_files: Vec<std::path::PathBuf>,
 }
@@ -51,6 +54,7 @@ impl From<&Config> for Settings {
     fn from(cfg: &Config) -> Settings {
         Settings {
             connect_timeout: cfg.connect_timeout,
+            headers_timeout: cfg.headers_timeout,
             ipv4_only: cfg.ipv4_only,
             ca_files: cfg.ca_files.clone(),
         }
@@ -99,6 +103,7 @@ fn agent_with_deadline(
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(cfg.connect_timeout))
+        .timeout_recv_response(cfg.headers_timeout)
         .max_idle_connections(64)
         .max_idle_connections_per_host(64)
         // ureq's 128 KiB per direction per connection adds up with many calls in flight; large
@@ -259,10 +264,7 @@ impl Http {
         for (k, v) in extra {
             req = req.header(*k, *v);
         }
-        Reply::read(
-            req.call()
-                .map_err(|e| Error::Transport(describe(&e, url)))?,
-        )
+        Reply::read(req.call().map_err(|e| self.failed(&e, url, None))?)
     }
 
     /// POST a form (token requests) or JSON (registration) for sign-in. Redirects are answers,
@@ -285,14 +287,12 @@ impl Http {
         for (k, v) in extra {
             req = req.header(*k, *v);
         }
-        Reply::read(
-            req.send(body)
-                .map_err(|e| Error::Transport(describe(&e, url)))?,
-        )
+        Reply::read(req.send(body).map_err(|e| self.failed(&e, url, None))?)
     }
 
     /// POSTs `body` (one JSON-RPC message or batch) with the MCP `Accept` header, giving up when
-    /// the response head takes longer than `head_timeout` (the body is never limited).
+    /// the response head takes longer than `head_timeout` or `--headers-timeout` (the body is
+    /// never limited).
     pub fn post(
         &self,
         url: &str,
@@ -304,7 +304,7 @@ impl Http {
             .agent(url)
             .post(url)
             .config()
-            .timeout_recv_response(head_timeout)
+            .timeout_recv_response(self.head_timeout(head_timeout))
             .build()
             .header("Accept", "application/json, text/event-stream")
             .header("Content-Type", "application/json");
@@ -312,7 +312,7 @@ impl Http {
             req = req.header(k, v);
         }
         req.send(body)
-            .map_err(|e| Error::Transport(describe(&e, url)))
+            .map_err(|e| self.failed(&e, url, head_timeout))
     }
 
     /// Opens an event stream with GET.
@@ -321,7 +321,8 @@ impl Http {
     }
 
     /// Opens an event stream with GET, giving up when the response head takes longer than
-    /// `head_timeout` (the body may then stay quiet for as long as it likes).
+    /// `head_timeout` or `--headers-timeout` (the body may then stay quiet for as long as it
+    /// likes).
     pub fn get_events(
         &self,
         url: &str,
@@ -332,13 +333,13 @@ impl Http {
             .agent(url)
             .get(url)
             .config()
-            .timeout_recv_response(head_timeout)
+            .timeout_recv_response(self.head_timeout(head_timeout))
             .build()
             .header("Accept", "text/event-stream");
         for (k, v) in self.headers(extra) {
             req = req.header(k, v);
         }
-        req.call().map_err(|e| Error::Transport(describe(&e, url)))
+        req.call().map_err(|e| self.failed(&e, url, head_timeout))
     }
 
     /// DELETE with an overall deadline, for shutdown.
@@ -359,7 +360,32 @@ impl Http {
         }
         req.call()
             .map(|r| r.status().as_u16())
-            .map_err(|e| Error::Transport(describe(&e, url)))
+            .map_err(|e| self.failed(&e, url, None))
+    }
+
+    /// The wait for response headers: the shorter of a request's own `head` and
+    /// `--headers-timeout`.
+    fn head_timeout(&self, head: Option<Duration>) -> Option<Duration> {
+        match (head, self.agents.settings.headers_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A request that got no HTTP answer, described; a wait for the headers that
+    /// `--headers-timeout` ended (rather than the request's own shorter `head` wait) names it.
+    fn failed(&self, e: &ureq::Error, url: &str, head: Option<Duration>) -> Error {
+        let flag = self.agents.settings.headers_timeout;
+        match (e, flag) {
+            (ureq::Error::Timeout(ureq::Timeout::RecvResponse), Some(limit))
+                if head.is_none_or(|h| limit <= h) =>
+            {
+                Error::Transport(format!(
+                    "no response from {url} within {limit:?} (--headers-timeout)"
+                ))
+            }
+            _ => Error::Transport(describe(e, url)),
+        }
     }
 
     /// The user's headers, the bearer token (unless the user gave Authorization), then `extra`.

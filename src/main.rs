@@ -50,8 +50,8 @@ fn main() -> ExitCode {
     };
     init_logging(cfg.verbosity, cfg.command.is_one_shot());
     log::debug!("{cfg:#?}");
-    if cfg.enable_proxy_flag {
-        log::debug!("--enable-proxy has no effect: proxies from the environment are always used (--no-proxy turns them off)");
+    for (level, note) in cfg.notes() {
+        log::log!(level, "{note}");
     }
     if cfg.command.is_one_shot()
         || matches!(
@@ -105,9 +105,11 @@ fn one_shot(cfg: Config) -> ExitCode {
 fn sign_in_command(cfg: &Config) -> ExitCode {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let Some(auth) = oauth::Auth::for_config(cfg, http::Http::new(cfg), stop) else {
-        return fail(&Error::Usage(
-            "sign-in commands do not apply when --header gives an Authorization header".into(),
-        ));
+        let why = match cfg.authorization_from {
+            Some(flag) => format!("{flag} gives an Authorization header, so no sign-in happens"),
+            None => "sign-in is unavailable for this server URL".to_string(),
+        };
+        return fail(&Error::Usage(format!("{}: {why}", cfg.command_flag)));
     };
     match cfg.command {
         cli::Command::Login => match auth.login(None) {

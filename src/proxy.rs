@@ -890,6 +890,9 @@ impl Proxy {
             401 if self.auth.is_some() => {
                 " (the server refused the token even after signing in again)"
             }
+            401 if self.cfg.authorization_from == Some("--header-file") => {
+                " (the server refused the Authorization header given with --header-file)"
+            }
             401 => " (the server refused the Authorization header given with --header)",
             403 => " (forbidden: the credentials lack permission)",
             _ => "",

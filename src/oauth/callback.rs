@@ -1,19 +1,60 @@
 //! The browser side of sign-in: opening the authorization page (never through a shell, only
 //! http and https URLs) and the loopback tiny_http server that receives the redirect. The server
-//! accepts only the expected path and `state`; anything else gets an error page and is ignored.
+//! accepts only the expected path (`--callback-path`) and `state`; anything else gets an error
+//! page and is ignored. The browser's request is answered once the code exchange is over: with
+//! our own page, or a 303 to `--auth-success-url`.
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::url;
 
-pub const CALLBACK_PATH: &str = "/callback";
+/// The redirect path when `--callback-path` is not given.
+pub const DEFAULT_PATH: &str = "/callback";
 
 /// The loopback server waiting for the authorization response.
 pub struct Callback {
     server: tiny_http::Server,
     host: String,
     port: u16,
+    path: String,
+    success_url: Option<String>,
+}
+
+/// The browser's request for the callback, answered when the sign-in is over. Dropped
+/// unanswered, it gets a failure page.
+#[derive(Debug)]
+pub struct Pending {
+    rq: Option<tiny_http::Request>,
+    success_url: Option<String>,
+}
+
+impl Pending {
+    /// The code exchange succeeded: our page, or a 303 to `--auth-success-url`.
+    pub fn succeeded(mut self) {
+        let Some(rq) = self.rq.take() else { return };
+        match &self.success_url {
+            Some(u) => {
+                let mut resp = tiny_http::Response::empty(303);
+                add_headers(&mut resp, &[("Location", u)]);
+                let _ = rq.respond(resp);
+            }
+            None => respond(
+                rq,
+                200,
+                "Signed in",
+                "mcp-remote is signed in. You can close this tab and return to your MCP client.",
+            ),
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(rq) = self.rq.take() {
+            respond(rq, 502, "Sign-in failed", "mcp-remote could not complete the sign-in; its log says why. You can close this tab.");
+        }
+    }
 }
 
 /// What the authorization server sent back.
@@ -24,8 +65,14 @@ pub struct Redirect {
 }
 
 impl Callback {
-    /// Binds `host:port` (port 0: the OS picks).
-    pub fn bind(host: &str, port: u16) -> Result<Callback, String> {
+    /// Binds `host:port` (port 0: the OS picks) to receive the redirect to `path`; after a
+    /// successful sign-in the browser is sent on to `success_url`, if given.
+    pub fn bind(
+        host: &str,
+        port: u16,
+        path: &str,
+        success_url: Option<&str>,
+    ) -> Result<Callback, String> {
         let addr = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{port}")
         } else {
@@ -42,6 +89,8 @@ impl Callback {
             server,
             host: host.to_string(),
             port,
+            path: path.to_string(),
+            success_url: success_url.map(str::to_string),
         })
     }
 
@@ -56,16 +105,17 @@ impl Callback {
         } else {
             self.host.clone()
         };
-        format!("http://{host}:{}{CALLBACK_PATH}", self.port)
+        format!("http://{host}:{}{}", self.port, self.path)
     }
 
     /// Waits for the redirect that carries `state`, until `deadline` or until `stop()` is true.
+    /// The browser's request is left for the caller to answer when the sign-in is over.
     pub fn wait(
         &self,
         state: &str,
         deadline: Instant,
         stop: &dyn Fn() -> bool,
-    ) -> Result<Redirect, String> {
+    ) -> Result<(Redirect, Pending), String> {
         loop {
             if stop() {
                 return Err("stopped waiting for the browser (stdin closed)".into());
@@ -86,7 +136,7 @@ impl Callback {
             };
             let target = rq.url().to_string();
             let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-            if path != CALLBACK_PATH {
+            if path != self.path {
                 respond(
                     rq,
                     404,
@@ -121,16 +171,15 @@ impl Callback {
                 );
                 return Err("the sign-in response carried no authorization code".into());
             };
-            respond(
-                rq,
-                200,
-                "Signed in",
-                "mcp-remote is signed in. You can close this tab and return to your MCP client.",
-            );
-            return Ok(Redirect {
+            let pending = Pending {
+                rq: Some(rq),
+                success_url: self.success_url.clone(),
+            };
+            let redirect = Redirect {
                 code,
                 iss: get("iss"),
-            });
+            };
+            return Ok((redirect, pending));
         }
     }
 }
@@ -142,16 +191,22 @@ fn respond(rq: tiny_http::Request, status: u16, title: &str, text: &str) {
         text = html(text)
     );
     let mut resp = tiny_http::Response::from_string(page).with_status_code(status);
-    for (k, v) in [
-        ("Content-Type", "text/html; charset=utf-8"),
+    add_headers(&mut resp, &[("Content-Type", "text/html; charset=utf-8")]);
+    let _ = rq.respond(resp);
+}
+
+/// `extra`, then the headers every answer to the browser carries: nothing of the sign-in is
+/// cached, nor passed on as a referrer.
+fn add_headers<R: std::io::Read>(resp: &mut tiny_http::Response<R>, extra: &[(&str, &str)]) {
+    let always = [
         ("Cache-Control", "no-store"),
         ("Referrer-Policy", "no-referrer"),
-    ] {
+    ];
+    for (k, v) in extra.iter().chain(&always) {
         if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             resp.add_header(h);
         }
     }
-    let _ = rq.respond(resp);
 }
 
 fn html(s: &str) -> String {
@@ -196,9 +251,11 @@ mod tests {
     use std::io::Read;
     use std::sync::mpsc;
 
+    /// The status and page of a GET; for a redirect, its Location instead of the page.
     fn get(port: u16, path: &str) -> (u16, String) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_redirects(0)
             .build()
             .into();
         let r = agent
@@ -206,6 +263,9 @@ mod tests {
             .call()
             .unwrap();
         let status = r.status().as_u16();
+        if let Some(loc) = r.headers().get("location") {
+            return (status, loc.to_str().unwrap().to_string());
+        }
         let mut body = String::new();
         r.into_body()
             .into_reader()
@@ -216,7 +276,7 @@ mod tests {
 
     #[test]
     fn accepts_only_the_right_path_and_state() {
-        let cb = Callback::bind("127.0.0.1", 0).unwrap();
+        let cb = Callback::bind("127.0.0.1", 0, DEFAULT_PATH, None).unwrap();
         let port = cb.port();
         assert_eq!(
             cb.redirect_uri(),
@@ -233,9 +293,10 @@ mod tests {
             ))
             .unwrap();
         });
-        let r = cb
+        let (r, pending) = cb
             .wait("s1", Instant::now() + Duration::from_secs(10), &|| false)
             .unwrap();
+        pending.succeeded();
         assert_eq!(
             r,
             Redirect {
@@ -254,7 +315,7 @@ mod tests {
 
     #[test]
     fn error_callback_fails_at_once() {
-        let cb = Callback::bind("127.0.0.1", 0).unwrap();
+        let cb = Callback::bind("127.0.0.1", 0, DEFAULT_PATH, None).unwrap();
         let port = cb.port();
         let h = std::thread::spawn(move || {
             get(
@@ -273,8 +334,44 @@ mod tests {
     }
 
     #[test]
+    fn another_path_and_the_success_url() {
+        let done = "https://example.com/signed-in";
+        let cb = Callback::bind("127.0.0.1", 0, "/oauth/callback", Some(done)).unwrap();
+        let port = cb.port();
+        assert_eq!(
+            cb.redirect_uri(),
+            format!("http://127.0.0.1:{port}/oauth/callback")
+        );
+        let h = std::thread::spawn(move || {
+            [
+                get(port, "/callback?code=c&state=s"),
+                get(port, "/oauth/callback?code=c&state=s"),
+            ]
+        });
+        let (r, pending) = cb
+            .wait("s", Instant::now() + Duration::from_secs(10), &|| false)
+            .unwrap();
+        assert_eq!(r.code, "c");
+        pending.succeeded();
+        let [other, ours] = h.join().unwrap();
+        assert_eq!(other.0, 404);
+        assert_eq!(ours, (303, done.to_string()));
+        // A sign-in that fails after the browser came back says so instead.
+        let cb = Callback::bind("127.0.0.1", 0, "/cb", Some(done)).unwrap();
+        let port = cb.port();
+        let h = std::thread::spawn(move || get(port, "/cb?code=c&state=s"));
+        let (_, pending) = cb
+            .wait("s", Instant::now() + Duration::from_secs(10), &|| false)
+            .unwrap();
+        drop(pending);
+        let (status, page) = h.join().unwrap();
+        assert_eq!(status, 502);
+        assert!(page.contains("could not complete the sign-in"), "{page}");
+    }
+
+    #[test]
     fn waits_are_bounded() {
-        let cb = Callback::bind("127.0.0.1", 0).unwrap();
+        let cb = Callback::bind("127.0.0.1", 0, DEFAULT_PATH, None).unwrap();
         let t = Instant::now();
         assert!(cb
             .wait("s", Instant::now() + Duration::from_millis(300), &|| false)

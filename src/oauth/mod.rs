@@ -44,6 +44,12 @@ pub struct Settings {
     /// `Some("")` leaves the resource parameter out.
     pub resource: Option<String>,
     pub client_metadata_url: Option<String>,
+    /// `--callback-path`.
+    pub callback_path: String,
+    /// `--authorize-param`: added to the authorization URL only.
+    pub authorize_params: Vec<(String, String)>,
+    /// `--auth-success-url`.
+    pub auth_success_url: Option<String>,
     pub browser: Option<String>,
     pub config_dir: Option<PathBuf>,
 }
@@ -92,6 +98,9 @@ impl Auth {
             static_client_metadata: cfg.static_client_metadata.clone(),
             resource: cfg.resource.clone(),
             client_metadata_url: cfg.client_metadata_url.clone(),
+            callback_path: cfg.callback_path.clone(),
+            authorize_params: cfg.authorize_params.clone(),
+            auth_success_url: cfg.auth_success_url.clone(),
             browser: std::env::var("BROWSER").ok(),
             config_dir: cfg.config_dir.clone(),
         };
@@ -519,11 +528,15 @@ impl Auth {
             0 => stored.as_ref().and_then(Client::redirect_port).unwrap_or(0),
             p => p,
         };
-        let cb = match Callback::bind(&self.s.host, wanted) {
+        let bind = |port| {
+            let success = self.s.auth_success_url.as_deref();
+            Callback::bind(&self.s.host, port, &self.s.callback_path, success)
+        };
+        let cb = match bind(wanted) {
             Ok(cb) => cb,
             Err(e) if self.s.callback_port == 0 && wanted != 0 => {
                 log::info!("{e}; using another port and registering again");
-                Callback::bind(&self.s.host, 0)?
+                bind(0)?
             }
             Err(e) => return Err(e),
         };
@@ -675,6 +688,12 @@ impl Auth {
         if let Some(s) = scope {
             q.push(("scope", s));
         }
+        q.extend(
+            self.s
+                .authorize_params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         let sep = if f.asm.authorization_endpoint.contains('?') {
             '&'
         } else {
@@ -693,7 +712,7 @@ impl Auth {
             self.stop.load(Ordering::SeqCst)
         });
         reap(child);
-        let redirect_back = match result {
+        let (redirect_back, pending) = match result {
             Ok(r) => r,
             Err(e)
                 if e.contains("invalid_client")
@@ -742,7 +761,11 @@ impl Auth {
                 },
             );
         }
-        tokens_from(&r, &f.asm.issuer, scope, None).map_err(Failure::Other)
+        let tokens = tokens_from(&r, &f.asm.issuer, scope, None).map_err(Failure::Other)?;
+        // Only now is the browser told (our page, or --auth-success-url); on every failure
+        // above, dropping `pending` shows a failure page.
+        pending.succeeded();
+        Ok(tokens)
     }
 
     /// Uses the refresh token; saves rotated tokens before the new access token is used.

@@ -90,3 +90,111 @@ fn bad_arguments_exit_2_naming_the_flag_without_network() {
     assert!(err.contains("--allow-http"), "{err}");
     assert!(server.requests().is_empty());
 }
+
+/// The first stderr line of a run that failed on its command line.
+fn usage_error(args: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+    err.lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn errors_name_the_flag_as_typed() {
+    let server = basic_server("s1", |_, _| false);
+    let url = server.url.as_str();
+    assert_eq!(
+        usage_error(&[url, "--token", "--ping"]),
+        "mcp-remote: error: --token and --ping cannot be combined: give one command"
+    );
+    assert_eq!(
+        usage_error(&[url, "--command", "t a=1 {\"x\":1}"]),
+        "mcp-remote: error: --command: give one JSON object or key=value pairs, not both"
+    );
+    // Found out only once connected: still the flag that was typed.
+    let ran = run_once(url, &["-c", "nosuch x=1"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert_eq!(
+        ran.stderr.lines().next(),
+        Some("mcp-remote: error: -c: the server has no tool \"nosuch\" (it has: echo)"),
+        "{ran:?}"
+    );
+    // An Authorization header from a file is named as such.
+    let dir = temp_dir("cli-hf");
+    let file = dir.join("headers");
+    std::fs::write(&file, "Authorization: Bearer t0ken\n").unwrap();
+    let file = file.to_str().unwrap();
+    assert_eq!(
+        usage_error(&[url, "--header-file", file, "--token"]),
+        "mcp-remote: error: --token: --header-file gives an Authorization header, so no sign-in happens"
+    );
+    assert_eq!(
+        usage_error(&[url, "--header", "Authorization: Bearer t0ken", "--test-auth"]),
+        "mcp-remote: error: --test-auth: --header gives an Authorization header, so no sign-in happens"
+    );
+}
+
+#[test]
+fn a_refused_header_file_token_is_named() {
+    let server = Server::start(|_, resp| resp.status(401, "no"));
+    let dir = temp_dir("cli-401");
+    let file = dir.join("headers");
+    std::fs::write(&file, "Authorization: Bearer t0ken\n").unwrap();
+    let mut p = Proxy::start(&server.url, &["--header-file", file.to_str().unwrap()]);
+    p.send(&initialize(0));
+    let r = p.recv_response(&serde_json::json!(0));
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.ends_with("(the server refused the Authorization header given with --header-file)"),
+        "{r}"
+    );
+    p.close();
+    let ran = run_once(
+        &server.url,
+        &["--doctor", "--header-file", file.to_str().unwrap()],
+    );
+    assert!(
+        ran.stdout.contains(
+            "the server refuses the Authorization header given with --header-file (HTTP 401)"
+        ),
+        "{ran:?}"
+    );
+}
+
+#[test]
+fn npm_flags_this_mcp_remote_refuses() {
+    let cases = [
+        (&["--use-id-token"][..], "--use-id-token: not supported by this mcp-remote; the access token is sent, as MCP requires; to send another token, give --header \"Authorization: Bearer ${TOKEN}\""),
+        (&["--device-code"], "--device-code: not supported by this mcp-remote; sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir"),
+        (&["--client-credentials"], "--client-credentials: not supported by this mcp-remote; get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\""),
+        (&["--token-endpoint", "https://as.example/token"], "--token-endpoint: not supported by this mcp-remote; get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\""),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["https://example.com/mcp"];
+        all.extend_from_slice(args);
+        assert_eq!(usage_error(&all), format!("mcp-remote: error: {want}"));
+    }
+}
+
+#[test]
+fn npm_flags_that_change_nothing_are_accepted() {
+    let server = basic_server("s1", |_, _| false);
+    let ran = run_once(
+        &server.url,
+        &[
+            "--ping",
+            "--body-timeout",
+            "0",
+            "--disable-cookies",
+            "--debug",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("mcp-remote: debug: --body-timeout has no effect: mcp-remote never cuts")
+            && ran
+                .stderr
+                .contains("mcp-remote: debug: --disable-cookies has no effect"),
+        "{ran:?}"
+    );
+}

@@ -868,3 +868,32 @@ fn a_notification_the_server_never_accepts_holds_the_order_only_briefly() {
         start.elapsed()
     );
 }
+
+#[test]
+fn headers_timeout_ends_a_wait_for_an_answer_that_never_starts() {
+    // Answers to tools/list start after 3 s; the stream itself would then be fine.
+    let server = basic_server("s1", |req, _| {
+        if req.rpc_method() == "tools/list" {
+            thread::sleep(Duration::from_secs(3));
+        }
+        false
+    });
+    let mut p = connected(&server, &["--headers-timeout", "500ms"]);
+    let started = Instant::now();
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    let r = p.recv_response(&json!(1));
+    assert_eq!(
+        r["error"]["message"],
+        format!(
+            "mcp-remote: no response from {} within 500ms (--headers-timeout)",
+            server.url
+        ),
+        "{r}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    p.close();
+}

@@ -776,3 +776,51 @@ fn a_cancel_during_a_token_refresh_does_not_lose_the_tokens() {
     assert!(w.store_dir().join("tokens.json").exists());
     assert_eq!(w.opens(), 1, "the browser opened again");
 }
+
+#[test]
+fn callback_path_authorize_params_and_success_url() {
+    let w = World::new(knobs());
+    let done = format!("{}/signed-in", w.issuer());
+    let mut p = w.proxy(&[
+        "--callback-path",
+        "/oauth/callback",
+        "--authorize-param",
+        "prompt=consent",
+        "--authorize-param",
+        "audience=api://x y",
+        "--auth-success-url",
+        &done,
+    ]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    // The browser was sent on to the success URL once the code was exchanged.
+    w.auth
+        .wait_for("the success URL", |r| r.path == "/signed-in");
+    {
+        let st = w.st.lock().unwrap();
+        let a = &st.authorize[0];
+        let redirect = a["redirect_uri"].clone();
+        assert!(redirect.ends_with("/oauth/callback"), "{redirect}");
+        assert_eq!(
+            (a["prompt"].as_str(), a["audience"].as_str()),
+            ("consent", "api://x y")
+        );
+        assert_eq!(st.registrations[0]["redirect_uris"], json!([redirect]));
+        assert_eq!(st.token_forms[0]["redirect_uri"], redirect);
+        assert!(
+            !st.token_forms[0].contains_key("prompt"),
+            "--authorize-param reached the token request"
+        );
+    }
+    // Another path is another redirect URI: the stored registration is not reused for it.
+    std::fs::remove_file(w.store_dir().join("tokens.json")).unwrap();
+    let mut p = w.proxy(&["--callback-path", "/cb2"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    let st = w.st.lock().unwrap();
+    assert_eq!(st.registrations.len(), 2);
+    assert!(st.authorize[1]["redirect_uri"].ends_with("/cb2"));
+    assert_eq!(st.authorize[1]["client_id"], st.clients[1]);
+}

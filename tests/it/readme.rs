@@ -1,6 +1,7 @@
 //! The README's examples run: every client config block starts a working proxy, and every
 //! `mcp-remote` command line in a shell block works against a fake server standing in for
-//! example.com. A README change that breaks an example breaks this test.
+//! example.com. A README change that breaks an example breaks this test. The flag table, like
+//! `--help`, names every flag the parser in `src/cli.rs` takes.
 
 use std::process::Stdio;
 
@@ -251,4 +252,76 @@ fn shell_words_follow_the_quotes() {
         words(r#"a 'b c' "d e" f='{"x": 1}' ''"#),
         ["a", "b c", "d e", r#"f={"x": 1}"#, ""]
     );
+}
+
+/// Every flag the parser in `src/cli.rs` matches, as typed (`--header`, `-c`).
+fn parsed_flags() -> Vec<String> {
+    let src = include_str!("../../src/cli.rs");
+    let start = src.find("fn parse_from").expect("parse_from in cli.rs");
+    let end = start
+        + src[start..]
+            .find("\nfn ")
+            .expect("a function after parse_from");
+    let mut body = &src[start..end];
+    let mut out = Vec::new();
+    while let Some(i) = body.find("Short('") {
+        out.push(format!("-{}", &body[i + 7..i + 8]));
+        body = &body[i + 8..];
+    }
+    let mut body = &src[start..end];
+    while let Some(i) = body.find("Long(") {
+        // The pattern runs to its closing parenthesis; every string in it is a flag.
+        let (mut depth, mut close) = (0, 0);
+        for (j, c) in body[i..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' if depth == 1 => {
+                    close = i + j;
+                    break;
+                }
+                ')' => depth -= 1,
+                _ => {}
+            }
+        }
+        let pattern = &body[i..close];
+        out.extend(
+            pattern
+                .split('"')
+                .skip(1)
+                .step_by(2)
+                .map(|name| format!("--{name}")),
+        );
+        body = &body[close..];
+    }
+    out
+}
+
+/// Whether `text` names `flag` in backticks or on its own (not as the start of a longer flag).
+fn names(text: &str, flag: &str) -> bool {
+    text.match_indices(flag).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + flag.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+#[test]
+fn the_flag_table_and_help_name_every_flag() {
+    let flags = parsed_flags();
+    assert!(flags.len() > 50, "{flags:?}");
+    let start = README
+        .find("\n## Command line")
+        .expect("a Command line section");
+    let end = start + 1 + README[start + 1..].find("\n## ").expect("a next section");
+    let table = &README[start..end];
+    let help = command(&["--help"]).output().expect("run --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in &flags {
+        assert!(
+            names(table, flag),
+            "the README's flag table does not name {flag}"
+        );
+        assert!(names(&help, flag), "--help does not name {flag}");
+    }
 }
