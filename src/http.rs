@@ -509,16 +509,26 @@ pub fn read_body(resp: Response<Body>, limit: u64) -> Result<Vec<u8>, Error> {
 
 /// The start of an error body, as one readable line: the JSON-RPC error message if there is one.
 pub fn error_detail(resp: Response<Body>) -> (String, Option<i64>) {
+    detail_of(&error_body(resp))
+}
+
+/// The start of an error body (what [`error_detail`] reads), for callers that need it whole.
+pub fn error_body(resp: Response<Body>) -> Vec<u8> {
     let mut buf = Vec::new();
     let _ = resp
         .into_body()
         .into_reader()
         .take(ERROR_BODY_LIMIT)
         .read_to_end(&mut buf);
-    if let Some((code, message)) = crate::jsonrpc::error_of(&buf) {
+    buf
+}
+
+/// [`error_detail`] of a body already read.
+pub fn detail_of(buf: &[u8]) -> (String, Option<i64>) {
+    if let Some((code, message)) = crate::jsonrpc::error_of(buf) {
         return (one_line(&message, 200), Some(code));
     }
-    (one_line(&String::from_utf8_lossy(&buf), 200), None)
+    (one_line(&String::from_utf8_lossy(buf), 200), None)
 }
 
 /// Collapses whitespace and control characters and cuts to `max` characters.

@@ -303,6 +303,27 @@ pub fn error_response(id: &Id, code: i64, message: &str) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
+/// The response in `buf` re-addressed to `id`, its `result` or `error` kept byte for byte (a
+/// large or unusual value is not read back into a `Value`, which refuses numbers like `1e400`
+/// and deep nesting that `parse` accepts). None if `buf` is not a single response.
+pub fn with_id(buf: &[u8], id: &Id) -> Option<Vec<u8>> {
+    let Ok(Shape::Single(m)) = parse(buf) else {
+        return None;
+    };
+    if m.kind() != Kind::Response {
+        return None;
+    }
+    let (key, range) = match (m.result, m.error) {
+        (Some(r), None) => ("result", r),
+        (None, Some(e)) => ("error", e),
+        _ => return None,
+    };
+    let mut out = format!(r#"{{"jsonrpc":"2.0","id":{},"{key}":"#, id.json()).into_bytes();
+    out.extend_from_slice(&buf[range]);
+    out.push(b'}');
+    Some(out)
+}
+
 /// The `code` and `message` of a JSON-RPC error object, if `buf` holds one (as a response body).
 pub fn error_of(buf: &[u8]) -> Option<(i64, String)> {
     let v: Value = serde_json::from_slice(buf).ok()?;
@@ -504,6 +525,27 @@ mod tests {
         assert_eq!(
             str_field(text.as_bytes(), m.params.unwrap(), "name").as_deref(),
             Some("outer")
+        );
+    }
+
+    #[test]
+    fn responses_are_readdressed_byte_for_byte() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let text = format!(r#"{{"id":null,"result":{{"n":1e400,"d":{deep}}}}}"#);
+        let moved = with_id(text.as_bytes(), &Id::string("h")).unwrap();
+        assert_eq!(
+            String::from_utf8(moved).unwrap(),
+            format!(r#"{{"jsonrpc":"2.0","id":"h","result":{{"n":1e400,"d":{deep}}}}}"#)
+        );
+        let e = br#"{"jsonrpc":"2.0","error":{"code":-32022,"data":{"supported":["x"]},"message":"m"},"id":3}"#;
+        assert_eq!(
+            with_id(e, &Id::string("h")).unwrap(),
+            br#"{"jsonrpc":"2.0","id":"h","error":{"code":-32022,"data":{"supported":["x"]},"message":"m"}}"#
+        );
+        assert_eq!(with_id(br#"{"id":1,"method":"x"}"#, &Id::string("h")), None);
+        assert_eq!(
+            with_id(br#"[{"id":1,"result":{}}]"#, &Id::string("h")),
+            None
         );
     }
 

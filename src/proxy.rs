@@ -333,6 +333,18 @@ impl Proxy {
         }
         let mut keep = Vec::new();
         for m in shape.msgs() {
+            if matches!(shape, Shape::Batch(_)) && self.modern_version(&line, m).is_some() {
+                // The 2026-07-28 era has no batches; a notification in one gets no answer.
+                log::warn!("stdin: a 2026-07-28 message in a batch was refused");
+                if let (Kind::Request, Some(id)) = (m.kind(), &m.id) {
+                    self.write(&jsonrpc::error_response(
+                        id,
+                        INVALID_REQUEST,
+                        "mcp-remote: invalid request: protocol 2026-07-28 has no batches; send each message on its own line",
+                    ));
+                }
+                continue;
+            }
             match self.check_client_msg(&line, m) {
                 Ok(()) => keep.push(m.clone()),
                 Err((id, code, msg)) => {
@@ -434,12 +446,18 @@ impl Proxy {
     }
 
     /// The 2026-07-28 (or later) version a client message names in `_meta`, when it is to be
-    /// sent in that era (not under `--protocol legacy`).
+    /// sent in that era (not under `--protocol legacy`). A `server/discover` is of that era
+    /// whatever it names: one without a version goes as the newest version mcp-remote knows.
     fn modern_version(&self, buf: &[u8], m: &Msg) -> Option<String> {
         if self.cfg.protocol == Protocol::Legacy {
             return None;
         }
-        mcp_headers::meta_version(buf, m).filter(|v| mcp_headers::is_modern(v))
+        let named = mcp_headers::meta_version(buf, m);
+        if m.method.as_deref() == Some("server/discover") {
+            // The header must match what the body names, so a named version is kept.
+            return Some(named.unwrap_or_else(|| mcp_headers::MODERN.to_string()));
+        }
+        named.filter(|v| mcp_headers::is_modern(v))
     }
 
     /// Refuses what must not be forwarded; the error carries the message's id where it has one.
@@ -702,7 +720,15 @@ impl Proxy {
         log::debug!("POST -> HTTP {status} in {:?}", started.elapsed());
         if status == 401 || status == 403 {
             let ch = http::challenge(&resp);
-            match self.sign_in_again(status, ch.as_ref(), used.as_ref(), opts.auth_tries) {
+            // Discovery carries the version of the message refused: the one it names (a modern
+            // request, a bridged one), or asks for (an initialize), else the session's.
+            let sent_as = match opts.modern {
+                Some(v) => Some(v.to_string()),
+                None if opts.initialize => asked_version(body),
+                None => version.clone(),
+            };
+            let (ch, used, v) = (ch.as_ref(), used.as_ref(), sent_as.as_deref());
+            match self.sign_in_again(status, ch, used, opts.auth_tries, v) {
                 Some(Ok(())) => {
                     let retry = PostOpts {
                         auth_tries: opts.auth_tries + 1,
@@ -725,7 +751,8 @@ impl Proxy {
             }
         }
         if !(200..300).contains(&status) {
-            let (detail, code) = http::error_detail(resp);
+            let raw = http::error_body(resp);
+            let (detail, code) = http::detail_of(&raw);
             if opts.initialize && opts.may_recover && bridge::modern_refusal(status, code) {
                 return Posted::Modern(format!("HTTP {status}: {detail}"));
             }
@@ -778,7 +805,7 @@ impl Proxy {
                     }
                 };
             }
-            self.refuse(expect, status, detail, code);
+            self.refuse(expect, status, detail, code, &raw);
             return Posted::Failed;
         }
         let ct = http::content_type(&resp);
@@ -826,24 +853,30 @@ impl Proxy {
     /// Runs sign-in for a 401, or step-up for a 403 `insufficient_scope`, when that can help:
     /// `None` means "not an auth problem mcp-remote can solve", so the status is answered as is.
     /// A server that keeps refusing gets three sign-ins per message, step-up two.
+    /// `version` goes as `MCP-Protocol-Version` on the discovery requests.
     fn sign_in_again(
         &self,
         status: u16,
         ch: Option<&Challenge>,
         used: Option<&Secret>,
         tries: u32,
+        version: Option<&str>,
     ) -> Option<Result<(), String>> {
         let auth = self.auth.as_ref()?;
         let _shared = crate::abort::unscoped();
-        let version = lock(&self.session).protocol_version.clone();
         match status {
-            401 if tries < 3 => Some(auth.unauthorized(used, ch, version.as_deref(), tries > 0)),
+            401 if tries < 3 => Some(auth.unauthorized(used, ch, version, tries > 0)),
             403 if tries < 2 => {
                 let ch = ch.filter(|c| c.param("error") == Some("insufficient_scope"))?;
-                Some(auth.step_up(used, ch, version.as_deref()))
+                Some(auth.step_up(used, ch, version))
             }
             _ => None,
         }
+    }
+
+    /// The protocol version of the session, once `initialize` has been answered.
+    fn session_version(&self) -> Option<String> {
+        lock(&self.session).protocol_version.clone()
     }
 
     /// Answers `expect` after a sign-in that did not work, saying why the sign-in ran.
@@ -882,9 +915,12 @@ impl Proxy {
         }
     }
 
-    /// Answers `expect` for an HTTP error status, with the server's JSON-RPC error code if it sent
-    /// one, and a hint for the statuses a user can act on.
-    fn refuse(&self, expect: &[Id], status: u16, detail: String, code: Option<i64>) {
+    /// Answers `expect` for an HTTP error status. A 4xx whose body is a JSON-RPC error is the
+    /// server's answer and reaches the client as sent (its `data` says which versions the server
+    /// supports or which capabilities it needs), under the client's id; anything else becomes an
+    /// mcp-remote error with the server's JSON-RPC code if it sent one. The hint for the statuses
+    /// a user can act on goes to stderr, and into mcp-remote's own message.
+    fn refuse(&self, expect: &[Id], status: u16, detail: String, code: Option<i64>, body: &[u8]) {
         let err = Error::Status { status, detail };
         let hint = match status {
             401 if self.auth.is_some() => {
@@ -898,12 +934,19 @@ impl Proxy {
             _ => "",
         };
         if expect.is_empty() {
-            log::warn!("the server refused a notification: {err}");
+            log::warn!("the server refused a notification: {err}{hint}");
         } else {
-            log::warn!("{err}");
+            log::warn!("{err}{hint}");
         }
         let code = code.filter(|c| *c != 0).unwrap_or(PROXY_ERROR);
-        self.fail_all(expect, code, &format!("mcp-remote: {err}{hint}"));
+        let ours = format!("mcp-remote: {err}{hint}");
+        let relay = (400..500).contains(&status) && jsonrpc::error_of(body).is_some();
+        self.answer_all(expect, |id| {
+            relay
+                .then(|| jsonrpc::with_id(body, id))
+                .flatten()
+                .unwrap_or_else(|| jsonrpc::error_response(id, code, &ours))
+        });
     }
 
     /// Delivers a JSON reply body. A lone error with a null id belongs to the one request sent.
@@ -920,22 +963,37 @@ impl Proxy {
                 return;
             }
         };
-        if let (Shape::Single(m), [only]) = (&shape, expect) {
-            if m.kind() == Kind::Response && m.id.as_ref().is_some_and(Id::is_null) {
-                if let Some(err) = &m.error {
-                    let fixed = format!(
-                        r#"{{"jsonrpc":"2.0","id":{},"error":{}}}"#,
-                        only.json(),
-                        String::from_utf8_lossy(&body[err.clone()])
-                    );
-                    if let Ok(s) = jsonrpc::parse(fixed.as_bytes()) {
-                        self.deliver(fixed.as_bytes(), &s);
-                        return;
+        self.deliver_addressed(body, &shape, expect);
+    }
+
+    /// Delivers one server message of the exchange that carried `expect`. An error with a null
+    /// id (a server that could not read the request, or would not say which) belongs to the one
+    /// request of that exchange still open, and is delivered under its id.
+    fn deliver_addressed(&self, buf: &[u8], shape: &Shape, expect: &[Id]) {
+        if let Shape::Single(m) = shape {
+            if m.kind() == Kind::Response
+                && m.error.is_some()
+                && m.id.as_ref().is_some_and(Id::is_null)
+            {
+                let open: Vec<Id> = {
+                    let pending = lock(&self.pending);
+                    expect
+                        .iter()
+                        .filter(|id| pending.contains_key(id))
+                        .cloned()
+                        .collect()
+                };
+                if let [only] = open.as_slice() {
+                    let fixed = jsonrpc::with_id(buf, only);
+                    if let Some((fixed, s)) =
+                        fixed.and_then(|f| jsonrpc::parse(&f).ok().map(|s| (f, s)))
+                    {
+                        return self.deliver(&fixed, &s);
                     }
                 }
             }
         }
-        self.deliver(body, &shape);
+        self.deliver(buf, shape);
     }
 
     /// Routes one server message: responses to whoever waits for them, the rest to stdout.
@@ -1069,7 +1127,13 @@ impl Proxy {
         if self.cfg.ignore_tools.is_empty() && !annotated && lock(&self.tool_headers).is_empty() {
             return None;
         }
-        let mut v: serde_json::Value = serde_json::from_slice(buf).ok()?;
+        let mut v: serde_json::Value = match serde_json::from_slice(buf) {
+            Ok(v) => v,
+            Err(e) => {
+                log::warn!("a tools/list result could not be read to check its tools ({e}); passed on unchecked, and its x-mcp-header annotations are not mirrored");
+                return None;
+            }
+        };
         let tools = v.get_mut("result")?.get_mut("tools")?.as_array_mut()?;
         let before = tools.len();
         let mut cache = lock(&self.tool_headers);
@@ -1152,7 +1216,8 @@ impl Proxy {
             .clone()
             .and_then(|p| jsonrpc::field(body, p, "_meta"))
             .and_then(|r| serde_json::from_slice(&body[r]).ok());
-        let modern = mcp_headers::meta_version(body, &m).filter(|v| mcp_headers::is_modern(v));
+        // Under --protocol legacy the listing goes as the call went: in the 2025 era.
+        let modern = self.modern_version(body, &m);
         let mut cursor: Option<String> = None;
         for _page in 0..100 {
             let id = self.own_id("tools");
@@ -1229,7 +1294,7 @@ impl Proxy {
                         continue;
                     }
                     match jsonrpc::parse(&ev.data) {
-                        Ok(shape) => self.deliver(&ev.data, &shape),
+                        Ok(shape) => self.deliver_addressed(&ev.data, &shape, expect),
                         Err(e) => log::warn!("ignored an SSE event that is not JSON ({e})"),
                     }
                     if !expect.is_empty() && self.all_answered(expect) {
@@ -1283,13 +1348,21 @@ impl Proxy {
             );
         }
         log::info!("the response stream of {method} broke ({why}); asking once more");
-        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
-            return;
-        };
         let again = self.own_id("reissue");
-        v["id"] = again.to_value();
-        let Ok(again_body) = serde_json::to_vec(&v) else {
-            return;
+        // Sent again under a new id, so read back into a Value: one that serde_json refuses
+        // (a number like 1e400, nesting past 128) cannot be, and is answered instead.
+        let again_body = serde_json::from_slice::<serde_json::Value>(body).and_then(|mut v| {
+            v["id"] = again.to_value();
+            serde_json::to_vec(&v)
+        });
+        let again_body = match again_body {
+            Ok(b) => b,
+            Err(e) => {
+                return self.fail_unanswered(
+                    expect,
+                    &format!("the response stream broke before the answer ({why}), and the request cannot be sent again: {e}"),
+                )
+            }
         };
         let retry = PostOpts {
             initialize: false,
@@ -1305,13 +1378,12 @@ impl Proxy {
             .own_exchange(&again, &method, Duration::ZERO, || {
                 self.exchange(&again_body, std::slice::from_ref(&again), retry);
             })
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            .and_then(|b| jsonrpc::with_id(&b, host_id));
         match reply {
-            Some(mut r) if !self.all_answered(expect) => {
-                r["id"] = host_id.to_value();
-                self.answer_host(host_id, r.to_string().as_bytes());
+            Some(r) => self.answer_host(host_id, &r),
+            None => {
+                self.fail_unanswered(expect, &format!("the response stream broke twice ({why})"))
             }
-            _ => self.fail_unanswered(expect, &format!("the response stream broke twice ({why})")),
         }
     }
 
@@ -1549,7 +1621,9 @@ impl Proxy {
                     }
                     if status == 401 {
                         let ch = http::challenge(&r);
-                        if let Some(Ok(())) = self.sign_in_again(401, ch.as_ref(), used.as_ref(), 0)
+                        let v = version.as_deref();
+                        if let Some(Ok(())) =
+                            self.sign_in_again(401, ch.as_ref(), used.as_ref(), 0, v)
                         {
                             continue;
                         }
@@ -1652,6 +1726,11 @@ impl Proxy {
 
     /// Answers each id with an error unless it was answered or cancelled already.
     fn fail_all(&self, ids: &[Id], code: i64, message: &str) {
+        self.answer_all(ids, |id| jsonrpc::error_response(id, code, message));
+    }
+
+    /// Answers each id with `answer(id)` unless it was answered or cancelled already.
+    fn answer_all(&self, ids: &[Id], answer: impl Fn(&Id) -> Vec<u8>) {
         if self.bridged() {
             let mut bodies = lock(&self.bridge_bodies);
             for id in ids {
@@ -1665,7 +1744,7 @@ impl Proxy {
             if p.cancelled {
                 continue;
             }
-            let err = jsonrpc::error_response(id, code, message);
+            let err = answer(id);
             match p.target {
                 Target::Stdout => self.write(&err),
                 Target::Capture(tx) => {
@@ -1675,11 +1754,21 @@ impl Proxy {
         }
     }
 
-    /// Writes the answer to the client's request `id`, unless it was answered or cancelled.
+    /// Writes the answer to the client's request `id`, unless it was answered or cancelled. A
+    /// `tools/list` result is checked as on the ordinary path (see [`Proxy::filter_tools`]).
     fn answer_host(&self, id: &Id, msg: &[u8]) {
-        if lock(&self.pending).remove(id).is_some_and(|p| !p.cancelled) {
-            self.write(msg);
+        let Some(p) = lock(&self.pending).remove(id) else {
+            return;
+        };
+        if p.cancelled {
+            return;
         }
+        if p.method == "tools/list" {
+            if let Some(filtered) = self.filter_tools(msg) {
+                return self.write(&filtered);
+            }
+        }
+        self.write(msg);
     }
 
     fn fail_unanswered(&self, ids: &[Id], why: &str) {
@@ -1783,6 +1872,14 @@ fn input_required(buf: &[u8], m: &Msg) -> bool {
         .clone()
         .and_then(|r| jsonrpc::str_field(buf, r, "resultType"))
         .is_some_and(|t| t == "input_required")
+}
+
+/// The `protocolVersion` an `initialize` asks for.
+fn asked_version(body: &[u8]) -> Option<String> {
+    let Ok(Shape::Single(m)) = jsonrpc::parse(body) else {
+        return None;
+    };
+    jsonrpc::str_field(body, m.params?, "protocolVersion")
 }
 
 /// The `requestId` of a `notifications/cancelled`.

@@ -40,6 +40,9 @@ pub(super) struct Bridge {
     listen_abort: Option<Arc<Abort>>,
     /// Bumped when the subscriptions change.
     listen_generation: u64,
+    /// The `server/discover` result: a repeated `initialize` is answered from it (the server is
+    /// known to refuse `initialize`, and the era is decided once per process).
+    discovered: Value,
 }
 
 /// Whether an error answer to `initialize` says "this server speaks only the modern era".
@@ -68,25 +71,20 @@ impl Proxy {
             return Err("an initialize without an id cannot be bridged".into());
         };
         let init: Value = serde_json::from_slice(&job.body).unwrap_or(Value::Null);
-        let params = &init["params"];
-        let mut bridge = Bridge {
-            version: mcp_headers::MODERN.to_string(),
-            capabilities: params
-                .get("capabilities")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            client_info: params
-                .get("clientInfo")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            log_level: None,
-            server_caps: json!({}),
-            subscribed: Default::default(),
-            listen_abort: None,
-            listen_generation: 0,
-        };
+        let mut bridge = Bridge::for_client(&init["params"]);
         log::info!("{why}; asking the server server/discover");
-        let mut discovered = None;
+        bridge.discovered = self.bridge_discover(&mut bridge)?;
+        log::info!(
+            "connected: bridging this 2025-era client to a {} server (initialize answered here)",
+            bridge.version
+        );
+        self.bridge_install(host_id, &init["params"], bridge);
+        Ok(())
+    }
+
+    /// Asks the server `server/discover` with the client's `_meta`; on `-32022` once more in a
+    /// version the server names. Returns the result, with `bridge.version` the version it took.
+    fn bridge_discover(&self, bridge: &mut Bridge) -> Result<Value, String> {
         let mut failure = String::from("server/discover got no answer");
         for attempt in 0..2 {
             let reply = self.own_request(
@@ -95,16 +93,17 @@ impl Proxy {
                 &bridge.version,
             );
             let Some(r) = reply else { break };
-            if r.get("result").is_some() {
-                discovered = Some(r["result"].clone());
-                break;
+            if let Some(result) = r.get("result") {
+                return Ok(result.clone());
             }
-            failure = format!(
-                "server/discover failed: {}",
-                r["error"]["message"]
-                    .as_str()
-                    .map_or("no result", |m| m.trim_start_matches("mcp-remote: "))
-            );
+            let message = r["error"]["message"].as_str().unwrap_or("no result");
+            failure = match message.strip_prefix("mcp-remote: ") {
+                Some(ours) => format!("server/discover failed: {ours}"),
+                None => format!(
+                    "server/discover failed: the server answered {}: {message}",
+                    r["error"]["code"]
+                ),
+            };
             // -32022 names the versions the server supports: ask once more in one of them.
             let pick = (attempt == 0 && r["error"]["code"] == -32022)
                 .then(|| r["error"]["data"]["supported"].as_array().cloned())
@@ -116,14 +115,40 @@ impl Proxy {
                 .max()
                 .map(str::to_string);
             match pick {
-                Some(v) => bridge.version = v,
+                Some(v) => {
+                    log::info!(
+                        "the server does not serve {}; asking in {v}",
+                        bridge.version
+                    );
+                    bridge.version = v;
+                }
                 None => break,
             }
         }
-        let Some(d) = discovered else {
-            log::warn!("{failure}");
-            return Err(failure);
-        };
+        log::warn!("{failure}");
+        Err(failure)
+    }
+
+    /// A repeated `initialize` while bridged: answered from the discover result held, with the
+    /// new client's capabilities and info from now on. The server is not asked again.
+    fn bridge_reinitialize(&self, host_id: &Id, body: &[u8]) {
+        let init: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let mut bridge = Bridge::for_client(&init["params"]);
+        match lock(&self.bridge).as_ref() {
+            Some(old) => {
+                bridge.version = old.version.clone();
+                bridge.discovered = old.discovered.clone();
+            }
+            None => return self.write_error(host_id, "the bridge is not up"),
+        }
+        log::info!("the client initialized again; answered from the server/discover result held");
+        self.bridge_install(host_id, &init["params"], bridge);
+    }
+
+    /// Makes `bridge` the bridge (keeping the subscriptions of one that was up), answers the
+    /// client's `initialize` from its discover result, and starts the listen stream.
+    fn bridge_install(&self, host_id: &Id, params: &Value, mut bridge: Bridge) {
+        let d = &bridge.discovered;
         let server_info = d
             .get("serverInfo")
             .or_else(|| {
@@ -144,10 +169,6 @@ impl Proxy {
         if let Some(i) = d.get("instructions") {
             result["instructions"] = i.clone();
         }
-        log::info!(
-            "connected: bridging this 2025-era client to a {} server (initialize answered here)",
-            bridge.version
-        );
         bridge.server_caps = d.get("capabilities").cloned().unwrap_or_else(|| json!({}));
         {
             let mut current = lock(&self.bridge);
@@ -168,7 +189,6 @@ impl Proxy {
         // answer, so no change notification comes before it).
         lock(&self.session).listen_wanted = true;
         self.session_cv.notify_all();
-        Ok(())
     }
 
     /// Whether the bridge is up.
@@ -223,8 +243,10 @@ impl Proxy {
                 reply_here(json!({}))
             }
             (Kind::Request, "initialize") => {
-                // A repeated initialize: the discover answer still stands; ask again.
-                Bridged::Send(Vec::new(), String::new())
+                if let Some(id) = &m.id {
+                    self.bridge_reinitialize(id, body);
+                }
+                Bridged::Done
             }
             (
                 Kind::Notification,
@@ -285,7 +307,19 @@ impl Proxy {
             );
         };
         let method = orig["method"].as_str().unwrap_or("").to_string();
-        let mut reply: Value = serde_json::from_slice(first).unwrap_or(Value::Null);
+        // Read into a Value to be answered; serde_json refuses some answers the JSON-RPC
+        // framing took (a number like 1e400, nesting past 128).
+        let mut reply: Value = match serde_json::from_slice(first) {
+            Ok(v) => v,
+            Err(e) => {
+                return self.write_error(
+                    host_id,
+                    &format!(
+                        "the server asked for input in an answer mcp-remote cannot read ({e})"
+                    ),
+                )
+            }
+        };
         for _round in 0..MAX_INPUT_ROUNDS {
             let result = &reply["result"];
             if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
@@ -560,6 +594,27 @@ impl Proxy {
 }
 
 impl Bridge {
+    /// A bridge for the client whose `initialize` has these params, before discovery.
+    fn for_client(params: &Value) -> Bridge {
+        Bridge {
+            version: mcp_headers::MODERN.to_string(),
+            capabilities: params
+                .get("capabilities")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            client_info: params
+                .get("clientInfo")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            log_level: None,
+            server_caps: json!({}),
+            subscribed: Default::default(),
+            listen_abort: None,
+            listen_generation: 0,
+            discovered: Value::Null,
+        }
+    }
+
     /// What the bridge's listen stream asks for: every list change the server can announce,
     /// and updates of the resources the client subscribed to.
     fn listen_filter(&self) -> Value {

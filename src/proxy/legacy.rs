@@ -138,6 +138,7 @@ impl Proxy {
                 http::challenge(&resp).as_ref(),
                 used.as_ref(),
                 tries,
+                self.session_version().as_deref(),
             ) {
                 Some(Ok(())) => tries += 1,
                 Some(Err(e)) => {
@@ -152,8 +153,9 @@ impl Proxy {
         if (200..300).contains(&status) {
             return Posted::Accepted;
         }
-        let (detail, code) = http::error_detail(resp);
-        self.refuse(expect, status, detail, code);
+        let raw = http::error_body(resp);
+        let (detail, code) = http::detail_of(&raw);
+        self.refuse(expect, status, detail, code, &raw);
         Posted::Failed
     }
 
@@ -278,7 +280,9 @@ impl Proxy {
         };
         let status = resp.status().as_u16();
         if status == 401 {
-            match self.sign_in_again(401, http::challenge(&resp).as_ref(), used.as_ref(), 0) {
+            let version = self.session_version();
+            let ch = http::challenge(&resp);
+            match self.sign_in_again(401, ch.as_ref(), used.as_ref(), 0, version.as_deref()) {
                 Some(Ok(())) => return Conn::Failed("signed in; reconnecting".into(), false),
                 Some(Err(e)) => return Conn::Failed(format!("sign-in failed: {e}"), true),
                 None => {}

@@ -269,7 +269,7 @@ fn protocol_modern_against_a_legacy_server_says_what_failed() {
     let r = p.recv_response(&json!(0));
     let msg = r["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        msg.starts_with("mcp-remote: --protocol modern, but server/discover failed: server answered HTTP 400: Bad Request: Server not initialized"),
+        msg.starts_with("mcp-remote: --protocol modern, but server/discover failed: the server answered -32000: Bad Request: Server not initialized"),
         "{r}"
     );
     assert_eq!(server.count(|r| r.rpc_method() == "initialize"), 0);
@@ -469,4 +469,155 @@ fn a_server_that_refuses_listen_is_asked_with_backoff() {
     // At 0 s, 1 s and 3 s at most: two or three in 2.5 s, not hundreds.
     assert!((1..=3).contains(&listens), "{listens} listens in 2.5 s");
     p.expect_silence(Duration::from_millis(100));
+}
+
+/// A modern-only server that refuses `initialize` and answers `server/discover` (with `caps`);
+/// every other request goes to `more`.
+fn discovering_server(
+    caps: Value,
+    more: impl Fn(&Req, &mut Resp) + Send + Sync + 'static,
+) -> Server {
+    Server::start(move |req, resp| match req.rpc_method().as_str() {
+        "initialize" => {
+            let e = json!({"jsonrpc":"2.0","id":null,"error":{"code":-32022,"message":"unsupported","data":{"supported":[V]}}});
+            resp.body(400, "application/json", &[], e.to_string().as_bytes())
+        }
+        "server/discover" => resp.json(
+            &[],
+            &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"supportedVersions":[V],
+                "capabilities":caps,"resultType":"complete"}}),
+        ),
+        _ => more(req, resp),
+    })
+}
+
+#[test]
+fn a_discover_refused_for_its_version_is_asked_again_in_one_the_server_supports() {
+    const LATER: &str = "2027-03-15";
+    let server = Server::start(|req, resp| {
+        let body = req.json();
+        let named = body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"].clone();
+        if req.header("mcp-protocol-version") != Some(LATER) || named != LATER {
+            let e = json!({"jsonrpc":"2.0","id":null,"error":{"code":-32022,"message":"Unsupported protocol version",
+                "data":{"supported":[LATER],"requested":named}}});
+            return resp.body(400, "application/json", &[], e.to_string().as_bytes());
+        }
+        let result = match req.rpc_method().as_str() {
+            "server/discover" => json!({"supportedVersions":[LATER],"capabilities":{"tools":{}},
+                "serverInfo":{"name":"later","version":"1"},"resultType":"complete"}),
+            _ => json!({"tools":[],"resultType":"complete"}),
+        };
+        resp.json(
+            &[],
+            &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":result}),
+        )
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    let init = p.recv_response(&json!(0));
+    assert_eq!(
+        init["result"]["serverInfo"]["name"],
+        "later",
+        "{init}\n{}",
+        p.stderr()
+    );
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    assert_eq!(p.recv_response(&json!(1))["result"]["tools"], json!([]));
+    assert_eq!(server.count(|r| r.rpc_method() == "server/discover"), 2);
+    let list = server.wait_for("tools/list", |r| r.rpc_method() == "tools/list");
+    assert_eq!(list.header("mcp-protocol-version"), Some(LATER));
+}
+
+#[test]
+fn an_input_required_answer_that_cannot_be_read_is_an_error() {
+    let server = discovering_server(json!({"tools":{}}), |req, resp| {
+        // Valid JSON that serde_json cannot hold as a Value (1e400).
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"result":{{"resultType":"input_required","requestState":"s","n":1e400,
+                "inputRequests":{{"q1":{{"method":"elicitation/create","params":{{"message":"Deploy?"}}}}}}}}}}"#,
+            req.rpc_id()
+        );
+        resp.body(200, "application/json", &[], body.as_bytes())
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    p.recv_response(&json!(0));
+    p.send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"confirm","arguments":{}}}"#);
+    let r = p.recv_response(&json!(7));
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("cannot read"), "{r}");
+    p.expect_silence(Duration::from_millis(200));
+}
+
+#[test]
+fn a_repeated_initialize_is_answered_without_asking_the_server() {
+    let server = modern_only();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    p.recv_response(&json!(0));
+    p.send(&legacy_initialize().replace("\"id\":0", "\"id\":1"));
+    let again = p.recv_response(&json!(1));
+    assert_eq!(
+        again["result"]["serverInfo"]["name"], "modern-only",
+        "{again}"
+    );
+    // Anything sent for the second initialize has arrived once a later request is answered.
+    p.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+    p.recv_response(&json!(2));
+    assert_eq!(server.count(|r| r.rpc_method() == "initialize"), 1);
+    assert_eq!(server.count(|r| r.rpc_method() == "server/discover"), 1);
+}
+
+#[test]
+fn logging_set_level_is_answered_here_and_stamped_on_later_requests() {
+    let server = modern_only();
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&legacy_initialize());
+    p.recv_response(&json!(0));
+    p.send(r#"{"jsonrpc":"2.0","id":3,"method":"logging/setLevel","params":{"level":"debug"}}"#);
+    assert_eq!(p.recv_response(&json!(3))["result"], json!({}));
+    p.send(r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#);
+    assert!(p.recv_response(&json!(4)).get("result").is_some());
+    let list = server.wait_for("tools/list", |r| r.rpc_method() == "tools/list");
+    assert_eq!(
+        list.json()["params"]["_meta"]["io.modelcontextprotocol/logLevel"],
+        "debug"
+    );
+    assert_eq!(server.count(|r| r.rpc_method() == "logging/setLevel"), 0);
+}
+
+/// Waits (bounded) for a listen stream after the first `after` whose filter is `want`; returns
+/// how many streams had opened by then.
+fn listen_with(listeners: &Listeners, after: usize, want: &Value) -> usize {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        {
+            let l = listeners.lock().unwrap();
+            if let Some(i) = l.iter().skip(after).position(|(f, _)| f == want) {
+                return after + i + 1;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no listen stream asked for {want}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn unsubscribing_reopens_the_listen_with_the_smaller_set() {
+    let (_server, listeners, mut p) = bridged_with_listen();
+    let sub = |p: &mut Proxy, id: u64, method: &str, uri: &str| {
+        p.send(&json!({"jsonrpc":"2.0","id":id,"method":method,"params":{"uri":uri}}).to_string());
+        assert_eq!(p.recv_response(&json!(id))["result"], json!({}));
+    };
+    sub(&mut p, 5, "resources/subscribe", "file:///a");
+    sub(&mut p, 6, "resources/subscribe", "file:///b");
+    let both =
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///a", "file:///b"]});
+    let n = listen_with(&listeners, 1, &both);
+    sub(&mut p, 7, "resources/unsubscribe", "file:///a");
+    let left = json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///b"]});
+    listen_with(&listeners, n, &left);
 }

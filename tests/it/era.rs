@@ -250,7 +250,13 @@ fn breaking_server() -> Server {
             resp.end();
             return;
         }
-        resp.event(&json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"tools":[],"resultType":"complete"}}));
+        let mut tools = weather_tools();
+        tools["tools"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name":"secret_admin","inputSchema":{"type":"object"}}));
+        tools["resultType"] = json!("complete");
+        resp.event(&json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":tools}));
         resp.end();
     })
 }
@@ -258,14 +264,18 @@ fn breaking_server() -> Server {
 #[test]
 fn a_broken_stream_of_a_read_is_asked_again_under_a_new_id() {
     let server = breaking_server();
-    let mut p = Proxy::start(&server.url, &[]);
+    let mut p = Proxy::start(&server.url, &["--ignore-tool", "secret_*"]);
     p.send(&modern(4, "tools/list", json!({})));
-    let mut got = p.recv();
-    if got.get("method").is_some() {
-        got = p.recv_response(&json!(4));
-    }
-    assert_eq!(got["id"], 4);
-    assert_eq!(got["result"]["tools"], json!([]), "{got}");
+    let got = p.recv_response(&json!(4));
+    // The answer asked for again is checked as any tools/list answer is: hidden tools stay
+    // hidden, and the annotations are remembered for the calls.
+    let names: Vec<&str> = got["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{got}"))
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["get_weather", "plain"], "{got}");
     let lists: Vec<Req> = server
         .requests()
         .into_iter()
@@ -273,6 +283,14 @@ fn a_broken_stream_of_a_read_is_asked_again_under_a_new_id() {
         .collect();
     assert_eq!(lists.len(), 2);
     assert_ne!(lists[0].rpc_id(), lists[1].rpc_id());
+    p.send(&modern(
+        5,
+        "tools/call",
+        json!({"name":"get_weather","arguments":{"city":"Oslo"}}),
+    ));
+    p.recv_response(&json!(5));
+    let call = server.wait_for("the call", |r| r.rpc_method() == "tools/call");
+    assert_eq!(call.header("mcp-param-city"), Some("Oslo"));
 }
 
 #[test]
@@ -356,4 +374,229 @@ fn a_listen_stream_relays_its_notifications_and_graceful_end() {
     let listen = server.wait_for("listen", |r| r.rpc_method() == "subscriptions/listen");
     assert_eq!(listen.header("mcp-method"), Some("subscriptions/listen"));
     assert_eq!(listen.header("mcp-protocol-version"), Some(V));
+}
+
+#[test]
+fn a_modern_hosts_request_gets_the_servers_error_data_intact() {
+    let needs = json!({"code":-32021,"message":"MissingRequiredClientCapability: elicitation",
+        "data":{"requiredCapabilities":{"elicitation":{"form":{}}}}});
+    let version = json!({"code":-32022,"message":"Unsupported protocol version",
+        "data":{"supported":["2026-07-28"],"requested":"2026-01-01"}});
+    let (n, v) = (needs.clone(), version.clone());
+    let server = Server::start(move |req, resp| {
+        let (error, id) = match req.rpc_method().as_str() {
+            "tools/call" => (&n, Value::Null),
+            _ => (&v, req.rpc_id()),
+        };
+        let body = json!({"jsonrpc":"2.0","id":id,"error":error});
+        resp.body(400, "application/json", &[], body.to_string().as_bytes());
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        1,
+        "tools/call",
+        json!({"name":"confirm","arguments":{}}),
+    ));
+    let r = p.recv_response(&json!(1));
+    assert_eq!(r["error"], needs, "{r}");
+    p.send(&modern(2, "tools/list", json!({})));
+    let r = p.recv_response(&json!(2));
+    assert_eq!(r["error"], version, "{r}");
+    // Why it failed is on stderr too.
+    assert!(p.stderr_says("server answered HTTP 400"), "{}", p.stderr());
+}
+
+#[test]
+fn a_null_id_error_on_an_event_stream_is_answered_under_the_hosts_id() {
+    let error = json!({"code":-32603,"message":"the tool crashed","data":{"trace":"x"}});
+    let e = error.clone();
+    let server = modern_server(move |_, resp| {
+        resp.sse(&[]);
+        resp.event(&json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}));
+        resp.event(&json!({"jsonrpc":"2.0","id":null,"error":e}));
+        resp.end();
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        8,
+        "tools/call",
+        json!({"name":"deploy","arguments":{}}),
+    ));
+    let r = p.recv_response(&json!(8));
+    assert_eq!(r["error"], error, "{r}");
+    p.expect_silence(std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn a_broken_stream_of_a_request_that_cannot_be_sent_again_is_answered() {
+    let server = breaking_server();
+    let mut p = Proxy::start(&server.url, &[]);
+    // Valid JSON that serde_json cannot hold as a Value: the proxy passes it on, but cannot
+    // rebuild it under a new id when its stream breaks.
+    p.send(&format!(
+        r#"{{"jsonrpc":"2.0","id":12,"method":"tools/list","params":{{"_meta":{},"n":1e400}}}}"#,
+        meta()
+    ));
+    let r = p.recv_response(&json!(12));
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("cannot be sent again"), "{r}");
+    // Sent once (the fake server cannot read it either, so count the POSTs).
+    assert_eq!(server.count(|r| r.method == "POST"), 1);
+    p.expect_silence(std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn sign_in_discovery_carries_the_version_of_a_modern_request() {
+    let server = Server::start(|req, resp| {
+        if req.method == "GET" {
+            return resp.status(404, "no metadata here");
+        }
+        let host = req.header("host").unwrap_or("").to_string();
+        let chal = format!(
+            "Bearer resource_metadata=\"http://{host}/.well-known/oauth-protected-resource/mcp\""
+        );
+        resp.body(
+            401,
+            "text/plain",
+            &[("WWW-Authenticate", &chal)],
+            b"unauthorized",
+        );
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(1, "tools/list", json!({})));
+    let r = p.recv_response(&json!(1));
+    assert!(r.get("error").is_some(), "{r}");
+    let prm = server.wait_for("the resource metadata", |r| {
+        r.method == "GET" && r.path.starts_with("/.well-known/oauth-protected-resource")
+    });
+    assert_eq!(prm.header("mcp-protocol-version"), Some(V));
+}
+
+#[test]
+fn protocol_legacy_lists_tools_again_in_the_2025_era() {
+    let server = basic_server("s1", |req, resp| {
+        if req.rpc_method() == "tools/call" {
+            resp.body(
+                400,
+                "application/json",
+                &[],
+                mismatch().to_string().as_bytes(),
+            );
+            return true;
+        }
+        false
+    });
+    let mut p = connected(&server, &["--protocol", "legacy"]);
+    p.send(&modern(
+        3,
+        "tools/call",
+        json!({"name":"get_weather","arguments":{"city":"Oslo"}}),
+    ));
+    let r = p.recv_response(&json!(3));
+    assert_eq!(r["error"]["code"], -32020, "{r}");
+    for m in ["tools/call", "tools/list"] {
+        let req = server.wait_for(m, |r| r.rpc_method() == m);
+        assert_eq!(req.header("mcp-session-id"), Some("s1"), "{m}");
+        assert_eq!(
+            req.header("mcp-protocol-version"),
+            Some("2025-06-18"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn a_discover_without_a_version_is_sent_in_the_2026_era() {
+    let server = basic_server("s1", |req, resp| {
+        if req.rpc_method() == "server/discover" {
+            resp.json(
+                &[],
+                &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"supportedVersions":[V]}}),
+            );
+            return true;
+        }
+        false
+    });
+    // Even inside a 2025 session: the discover carries no session id.
+    let mut p = connected(&server, &[]);
+    p.send(r#"{"jsonrpc":"2.0","id":"d","method":"server/discover"}"#);
+    let r = p.recv_response(&json!("d"));
+    assert_eq!(r["result"]["supportedVersions"], json!([V]), "{r}");
+    let d = server.wait_for("discover", |r| r.rpc_method() == "server/discover");
+    assert_eq!(d.header("mcp-protocol-version"), Some(V));
+    assert_eq!(d.header("mcp-session-id"), None);
+}
+
+#[test]
+fn a_batch_of_2026_requests_is_refused_member_by_member() {
+    let server = modern_server(|req, resp| resp.json(&[], &ok(req)));
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&format!(
+        "[{},{}]",
+        modern(1, "tools/list", json!({})),
+        modern(2, "tools/list", json!({}))
+    ));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = p.recv();
+        assert_eq!(r["error"]["code"], -32600, "{r}");
+        ids.push(r["id"].clone());
+    }
+    ids.sort_by_key(|v| v.as_u64());
+    assert_eq!(ids, [json!(1), json!(2)]);
+    p.send(&modern(3, "tools/list", json!({})));
+    p.recv_response(&json!(3));
+    assert_eq!(server.count(|r| r.body.starts_with(b"[")), 0);
+}
+
+#[test]
+fn a_tools_list_changed_forgets_the_param_headers() {
+    let server = Server::start(|req, resp| match req.rpc_method().as_str() {
+        "tools/list" => resp.json(
+            &[],
+            &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":weather_tools()}),
+        ),
+        "subscriptions/listen" => {
+            let tag = json!({"io.modelcontextprotocol/subscriptionId": req.rpc_id()});
+            resp.sse(&[]);
+            resp.event(&json!({"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"_meta":tag}}));
+            resp.event(&json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{"_meta":tag}}));
+            resp.event(&json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"resultType":"complete","_meta":tag}}));
+            resp.end()
+        }
+        _ => resp.json(&[], &ok(req)),
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(1, "tools/list", json!({})));
+    p.recv_response(&json!(1));
+    let call = |p: &mut Proxy, id: u64| {
+        p.send(&modern(
+            id,
+            "tools/call",
+            json!({"name":"get_weather","arguments":{"city":"Oslo"}}),
+        ));
+        p.recv_response(&json!(id));
+    };
+    call(&mut p, 2);
+    p.send(&modern(
+        3,
+        "subscriptions/listen",
+        json!({"notifications":{"toolsListChanged":true}}),
+    ));
+    assert_eq!(
+        p.recv()["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+    assert_eq!(p.recv()["method"], "notifications/tools/list_changed");
+    p.recv_response(&json!(3));
+    // The schemas may have changed: the next call goes without Mcp-Param-* until the host lists
+    // tools again (a server that needs them answers -32020, and the proxy lists them itself).
+    call(&mut p, 4);
+    let calls: Vec<Req> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.rpc_method() == "tools/call")
+        .collect();
+    assert_eq!(calls[0].header("mcp-param-city"), Some("Oslo"));
+    assert_eq!(calls[1].header("mcp-param-city"), None);
 }
