@@ -758,17 +758,23 @@ fn is_authorization(h: &Header, flag: &'static str) -> Option<&'static str> {
     h.name.eq_ignore_ascii_case("authorization").then_some(flag)
 }
 
-/// A path for the redirect URI: `/` and then RFC 3986 path characters only, so it is sent and
-/// compared exactly as typed. The callback server answers nothing but this path (everything else
-/// is a 404), so no path collides with anything it serves.
+/// A path for the redirect URI: `/` and then RFC 3986 path characters only, without
+/// percent-escapes or `.`/`..` segments, because a browser rewrites those before it asks for the
+/// path and the callback compares it exactly. The callback server answers nothing but this path
+/// (everything else is a 404), so no path collides with anything it serves.
 fn check_callback_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err(format!("{path:?} must start with /"));
     }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@%".contains(c);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c);
     if let Some(bad) = path.chars().find(|c| !allowed(*c)) {
         return Err(format!(
-            "{path:?} has the character {bad:?}; a path takes letters, digits and -._~!$&'()*+,;=:@%/ only"
+            "{path:?} has the character {bad:?}; a path takes letters, digits and -._~!$&'()*+,;=:@/ only"
+        ));
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(format!(
+            "{path:?} has a . or .. segment, which a browser would rewrite"
         ));
     }
     Ok(())
@@ -986,7 +992,8 @@ NETWORK:
     --connect-timeout <duration>      Give up connecting after this long (default 10s).
     --headers-timeout <duration>      Give up on a request whose response headers take longer
                                       (default and 0: no limit). A body or event stream that
-                                      has started is never cut.
+                                      has started is never cut; a plain JSON answer starts
+                                      only when the tool is done.
     --body-timeout <duration>         Accepted for compatibility; no effect (a quiet response
                                       body or event stream is never cut).
     --disable-cookies                 Accepted for compatibility; no cookies are kept anyway.
@@ -1528,7 +1535,10 @@ mod tests {
         .is_ok());
         for (argv, err) in [
             (&["--callback-path", "callback"][..], "--callback-path: \"callback\" must start with /"),
-            (&["--callback-path", "/a?b"], "--callback-path: \"/a?b\" has the character '?'; a path takes letters, digits and -._~!$&'()*+,;=:@%/ only"),
+            (&["--callback-path", "/a?b"], "--callback-path: \"/a?b\" has the character '?'; a path takes letters, digits and -._~!$&'()*+,;=:@/ only"),
+            (&["--callback-path", "/x/%2e%2e/cb"], "--callback-path: \"/x/%2e%2e/cb\" has the character '%'; a path takes letters, digits and -._~!$&'()*+,;=:@/ only"),
+            (&["--callback-path", "/a/../cb"], "--callback-path: \"/a/../cb\" has a . or .. segment, which a browser would rewrite"),
+            (&["--callback-path", "/./cb"], "--callback-path: \"/./cb\" has a . or .. segment, which a browser would rewrite"),
             (&["--authorize-param", "prompt"], "--authorize-param: \"prompt\" is not key=value"),
             (&["--authorize-param", "=x"], "--authorize-param: \"=x\" has no key"),
             (&["--authorize-param", "state=x"], "--authorize-param: state is set by mcp-remote and cannot be overridden"),

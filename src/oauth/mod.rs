@@ -395,7 +395,13 @@ impl Auth {
         loop {
             let (cb, client, stored) = self.callback_and_client(&found, healed)?;
             match self.authorize(&found, &cb, &client, scope.as_deref()) {
-                Ok(tokens) => return self.keep(tokens),
+                Ok((tokens, pending)) => {
+                    // The browser hears of success only once the tokens are saved; a failed
+                    // save drops `pending`, which shows the failure page.
+                    self.keep(tokens)?;
+                    pending.succeeded();
+                    return Ok(());
+                }
                 Err(Failure::StaleClient(why)) if stored && !healed => {
                     log::info!("the authorization server no longer knows the stored registration ({why}); registering again");
                     if let Some(store) = &self.store {
@@ -666,7 +672,7 @@ impl Auth {
         cb: &Callback,
         client: &Client,
         scope: Option<&str>,
-    ) -> Result<Tokens, Failure> {
+    ) -> Result<(Tokens, callback::Pending), Failure> {
         self.check_endpoint(&f.asm.authorization_endpoint)
             .map_err(Failure::Other)?;
         let verifier = pkce::verifier().map_err(Failure::Other)?;
@@ -688,6 +694,9 @@ impl Auth {
         if let Some(s) = scope {
             q.push(("scope", s));
         }
+        // A parameter may appear once (RFC 6749 section 3.1): the user's `scope` or `resource`
+        // replaces the one worked out here.
+        q.retain(|(k, _)| !self.s.authorize_params.iter().any(|(u, _)| u == k));
         q.extend(
             self.s
                 .authorize_params
@@ -748,6 +757,11 @@ impl Auth {
         if let Some(r) = &resource {
             form.push(("resource", r));
         }
+        if self.stop.load(Ordering::SeqCst) {
+            return Err(Failure::Other(
+                "stdin closed before the sign-in completed".into(),
+            ));
+        }
         let r = self
             .token_request(f, client, form)
             .map_err(Failure::Other)?;
@@ -762,10 +776,9 @@ impl Auth {
             );
         }
         let tokens = tokens_from(&r, &f.asm.issuer, scope, None).map_err(Failure::Other)?;
-        // Only now is the browser told (our page, or --auth-success-url); on every failure
-        // above, dropping `pending` shows a failure page.
-        pending.succeeded();
-        Ok(tokens)
+        // The caller tells the browser (our page, or --auth-success-url) once the tokens are
+        // saved; on every failure before that, dropping `pending` shows a failure page.
+        Ok((tokens, pending))
     }
 
     /// Uses the refresh token; saves rotated tokens before the new access token is used.

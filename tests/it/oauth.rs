@@ -33,6 +33,10 @@ struct Knobs {
     refuse_all: bool,
     /// The token endpoint takes this long to answer a refresh.
     refresh_delay_ms: u64,
+    /// The token endpoint refuses every authorization code.
+    code_refused: bool,
+    /// The 401 challenge asks for this scope.
+    challenge_scope: Option<String>,
 }
 
 #[derive(Default)]
@@ -114,8 +118,9 @@ impl World {
         std::fs::write(
             &browser,
             format!(
-                "#!/usr/bin/env python3\nimport sys, urllib.request\nopen({:?}, 'a').write(sys.argv[1] + '\\n')\ntry:\n    urllib.request.urlopen(sys.argv[1], timeout=10).read()\nexcept Exception as e:\n    print('browser:', e, file=sys.stderr)\n",
-                opened.display().to_string()
+                "#!/usr/bin/env python3\nimport sys, urllib.request, urllib.error\nopen({:?}, 'a').write(sys.argv[1] + '\\n')\ntry:\n    r = urllib.request.urlopen(sys.argv[1], timeout=10)\n    page = '%d %s' % (r.status, r.read().decode('utf-8', 'replace'))\nexcept urllib.error.HTTPError as e:\n    page = '%d %s' % (e.code, e.read().decode('utf-8', 'replace'))\nexcept Exception as e:\n    page = 'error %s' % e\nopen({:?}, 'a').write(page.replace('\\n', ' ') + '\\n')\n",
+                opened.display().to_string(),
+                dir.join("pages").display().to_string()
             ),
         )
         .unwrap();
@@ -136,6 +141,13 @@ impl World {
 
     fn issuer(&self) -> String {
         self.auth.url.trim_end_matches("/mcp").to_string()
+    }
+
+    /// Each page the fake browser ended on: `status body`.
+    fn pages(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("pages"))
+            .map(|s| s.lines().map(str::to_string).collect())
+            .unwrap_or_default()
     }
 
     fn opens(&self) -> usize {
@@ -245,6 +257,16 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
         "/token" => {
             let f = query(&String::from_utf8_lossy(&req.body));
             s.token_forms.push(f.clone());
+            if s.k.code_refused
+                && f.get("grant_type").map(String::as_str) == Some("authorization_code")
+            {
+                return resp.body(
+                    400,
+                    "application/json",
+                    &[],
+                    br#"{"error":"invalid_grant","error_description":"code refused"}"#,
+                );
+            }
             if s.k.token_redirects {
                 return resp.body(
                     307,
@@ -340,7 +362,10 @@ fn mcp_server(st: &Mutex<AsState>, issuer: &str, req: &Req, resp: &mut Resp) {
         .map(str::to_string);
     let scope = token.as_ref().and_then(|t| s.tokens.get(t).cloned());
     if s.k.refuse_all || scope.is_none() {
-        let chal = format!("Bearer error=\"invalid_token\", resource_metadata=\"{me}/.well-known/oauth-protected-resource/mcp\"");
+        let mut chal = format!("Bearer error=\"invalid_token\", resource_metadata=\"{me}/.well-known/oauth-protected-resource/mcp\"");
+        if let Some(sc) = &s.k.challenge_scope {
+            chal.push_str(&format!(", scope=\"{sc}\""));
+        }
         return resp.body(
             401,
             "text/plain",
@@ -779,7 +804,10 @@ fn a_cancel_during_a_token_refresh_does_not_lose_the_tokens() {
 
 #[test]
 fn callback_path_authorize_params_and_success_url() {
-    let w = World::new(knobs());
+    let w = World::new(Knobs {
+        challenge_scope: Some("mcp:write".into()),
+        ..knobs()
+    });
     let done = format!("{}/signed-in", w.issuer());
     let mut p = w.proxy(&[
         "--callback-path",
@@ -788,6 +816,8 @@ fn callback_path_authorize_params_and_success_url() {
         "prompt=consent",
         "--authorize-param",
         "audience=api://x y",
+        "--authorize-param",
+        "scope=mcp:basic",
         "--auth-success-url",
         &done,
     ]);
@@ -797,14 +827,29 @@ fn callback_path_authorize_params_and_success_url() {
     // The browser was sent on to the success URL once the code was exchanged.
     w.auth
         .wait_for("the success URL", |r| r.path == "/signed-in");
+    let log = w.auth.requests();
+    let at = |path: &str| log.iter().position(|r| r.path.starts_with(path));
+    let (token, back) = (at("/token").unwrap(), at("/signed-in").unwrap());
+    assert!(token < back, "{:?}", w.auth.summary());
+    // The user's scope replaces the one mcp-remote works out: each parameter appears once.
+    let authorize = log
+        .iter()
+        .find(|r| r.path.starts_with("/authorize"))
+        .map(|r| r.path.clone())
+        .unwrap_or_default();
+    assert_eq!(authorize.matches("scope=").count(), 1, "{authorize}");
     {
         let st = w.st.lock().unwrap();
         let a = &st.authorize[0];
         let redirect = a["redirect_uri"].clone();
         assert!(redirect.ends_with("/oauth/callback"), "{redirect}");
         assert_eq!(
-            (a["prompt"].as_str(), a["audience"].as_str()),
-            ("consent", "api://x y")
+            (
+                a["prompt"].as_str(),
+                a["audience"].as_str(),
+                a["scope"].as_str()
+            ),
+            ("consent", "api://x y", "mcp:basic")
         );
         assert_eq!(st.registrations[0]["redirect_uris"], json!([redirect]));
         assert_eq!(st.token_forms[0]["redirect_uri"], redirect);
@@ -823,4 +868,47 @@ fn callback_path_authorize_params_and_success_url() {
     assert_eq!(st.registrations.len(), 2);
     assert!(st.authorize[1]["redirect_uri"].ends_with("/cb2"));
     assert_eq!(st.authorize[1]["client_id"], st.clients[1]);
+}
+
+#[test]
+fn a_failed_code_exchange_shows_the_browser_a_failure_page() {
+    let w = World::new(Knobs {
+        code_refused: true,
+        ..knobs()
+    });
+    let done = format!("{}/signed-in", w.issuer());
+    let mut p = w.proxy(&["--auth-success-url", &done]);
+    let r = init(&mut p);
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("invalid_grant"), "{r}");
+    p.close();
+    let deadline = Instant::now() + WAIT;
+    while w.pages().is_empty() {
+        assert!(Instant::now() < deadline, "the browser saw no page");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let page = &w.pages()[0];
+    assert!(
+        page.starts_with("502 ") && page.contains("could not complete the sign-in"),
+        "{page}"
+    );
+    assert_eq!(w.auth.count(|r| r.path == "/signed-in"), 0);
+}
+
+#[test]
+fn tokens_that_cannot_be_saved_are_not_announced_to_the_browser() {
+    let w = World::new(knobs());
+    // A directory where the token file goes: the save after the exchange fails.
+    std::fs::create_dir_all(w.store_dir().join("tokens.json")).unwrap();
+    let mut p = w.proxy(&[]);
+    let r = init(&mut p);
+    assert!(r.get("error").is_some(), "{r}");
+    p.close();
+    let deadline = Instant::now() + WAIT;
+    while w.pages().is_empty() {
+        assert!(Instant::now() < deadline, "the browser saw no page");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let page = &w.pages()[0];
+    assert!(page.starts_with("502 "), "{page}");
 }
