@@ -589,6 +589,10 @@ fn tls_fix(why: Option<&str>, error: &str, peer: Option<&Peer>, now: i64) -> Str
 /// Which CA certificates TLS trusts, for the report.
 fn trust_source(cfg: &Config, roots: &RootCerts) -> String {
     let base = match roots {
+        RootCerts::Specific(certs) if crate::trust::bundled(roots) => format!(
+            "the Mozilla roots built in (the OS offers none); {} certificates in all",
+            certs.len()
+        ),
         RootCerts::Specific(certs) => {
             format!("the OS store; {} certificates in all", certs.len())
         }

@@ -55,8 +55,17 @@ pub fn read_pem(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
 /// The roots to verify servers with. Extra files that cannot be used are logged and skipped
 /// (`--ca-file` is checked at start, so only environment files can get here broken).
 pub fn roots(ca_files: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> RootCerts {
-    let mut certs = os_store();
-    let os = certs.len();
+    roots_over(os_store(), ca_files, env)
+}
+
+/// [`roots`] over the OS store's certificates `os`.
+fn roots_over(
+    os: Vec<Certificate<'static>>,
+    ca_files: &[PathBuf],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> RootCerts {
+    let from_os = os.len();
+    let mut extra = Vec::new();
     for (source, path) in extra_files(ca_files, env) {
         match read_pem(&path) {
             Ok(c) => {
@@ -65,23 +74,62 @@ pub fn roots(ca_files: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Root
                     c.len(),
                     path.display()
                 );
-                certs.extend(c);
+                extra.extend(c);
             }
             Err(e) => log::error!("{source}: {e}; ignoring it"),
         }
     }
-    log::debug!(
-        "TLS trust: {os} certificate(s) from the OS store, {} in all",
-        certs.len()
-    );
-    if os == 0 && certs.is_empty() {
+    if from_os == 0 && extra.is_empty() {
         log::debug!("the OS offers no CA certificates; using the bundled Mozilla roots");
         return RootCerts::WebPki;
     }
-    if os == 0 {
-        log::warn!("the OS offers no CA certificates; trusting only the extra CA files given");
-    }
+    let mut certs = if from_os == 0 {
+        log::debug!(
+            "the OS offers no CA certificates; using the bundled Mozilla roots plus {} extra",
+            extra.len()
+        );
+        mozilla()
+    } else {
+        os
+    };
+    certs.extend(extra);
+    log::debug!(
+        "TLS trust: {from_os} certificate(s) from the OS store, {} in all",
+        certs.len()
+    );
     RootCerts::Specific(std::sync::Arc::new(certs))
+}
+
+/// The Mozilla roots bundled with the binary (the `webpki-roots` that ureq's own fallback
+/// uses), as certificates, since ureq takes nothing else beside them. The crate holds trust
+/// anchors, not certificates; each is re-encoded as one that rustls reads back into the same
+/// anchor (see [`crate::x509::anchor_certificate`]).
+fn mozilla() -> Vec<Certificate<'static>> {
+    webpki_roots::TLS_SERVER_ROOTS
+        .iter()
+        .map(|a| {
+            let der = crate::x509::anchor_certificate(
+                a.subject.as_ref(),
+                a.subject_public_key_info.as_ref(),
+                a.name_constraints.as_ref().map(|nc| nc.as_ref()),
+            );
+            Certificate::from_der(&der).to_owned()
+        })
+        .collect()
+}
+
+/// Whether `roots` are the bundled Mozilla roots (alone, or with extra files added to them)
+/// rather than the OS store, for `--doctor` to say so.
+pub fn bundled(roots: &RootCerts) -> bool {
+    match roots {
+        RootCerts::WebPki => true,
+        RootCerts::Specific(certs) => {
+            let mozilla = mozilla();
+            certs.len() >= mozilla.len()
+                && certs.iter().zip(&mozilla).all(|(c, m)| c.der() == m.der())
+        }
+        _ => false,
+    }
 }
 
 /// The same roots as a rustls store, for `--doctor`'s own handshake. `None` for ureq's bundled
@@ -199,6 +247,68 @@ mod tests {
         assert!(read_pem(&dir.join("missing.pem"))
             .unwrap_err()
             .starts_with("cannot read"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_mozilla_roots_read_back_as_the_same_trust_anchors() {
+        let anchors = webpki_roots::TLS_SERVER_ROOTS;
+        assert!(anchors.iter().any(|a| a.name_constraints.is_some()));
+        let mut store = rustls::RootCertStore::empty();
+        let certs = mozilla();
+        let ders = certs
+            .iter()
+            .map(|c| rustls::pki_types::CertificateDer::from(c.der()));
+        // How ureq reads RootCerts::Specific.
+        assert_eq!(store.add_parsable_certificates(ders), (anchors.len(), 0));
+        assert_eq!(store.roots.len(), anchors.len());
+        for (i, (got, want)) in store.roots.iter().zip(anchors).enumerate() {
+            assert_eq!(got, want, "root {i}");
+        }
+    }
+
+    #[test]
+    fn extra_files_are_added_to_the_mozilla_roots_where_the_os_offers_none() {
+        let dir =
+            std::env::temp_dir().join(format!("mcp-remote-trust-extra-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("ca.pem");
+        let cert = crate::x509::tests::UTC_CERT;
+        let lines: Vec<&str> = cert
+            .as_bytes()
+            .chunks(64)
+            .map(|l| std::str::from_utf8(l).unwrap())
+            .collect();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        );
+        std::fs::write(&f, pem).unwrap();
+        let der = crate::x509::tests::der(cert);
+        let mozilla = webpki_roots::TLS_SERVER_ROOTS.len();
+
+        let roots = roots_over(Vec::new(), std::slice::from_ref(&f), &|_| None);
+        let RootCerts::Specific(certs) = &roots else {
+            panic!("{roots:?}");
+        };
+        assert_eq!(certs.len(), mozilla + 1);
+        assert_eq!(certs[mozilla].der(), &der[..]);
+        assert!(bundled(&roots));
+        assert_eq!(root_store(&roots).unwrap().roots.len(), mozilla + 1);
+
+        // Without extra files, ureq's own copy of the same roots.
+        let roots = roots_over(Vec::new(), &[], &|_| None);
+        assert!(matches!(roots, RootCerts::WebPki));
+        assert!(bundled(&roots));
+
+        // With an OS store, the extra files are added to it instead.
+        let os = vec![Certificate::from_der(&der).to_owned()];
+        let roots = roots_over(os, std::slice::from_ref(&f), &|_| None);
+        let RootCerts::Specific(certs) = &roots else {
+            panic!("{roots:?}");
+        };
+        assert_eq!(certs.len(), 2);
+        assert!(!bundled(&roots));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

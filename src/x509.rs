@@ -1,7 +1,8 @@
 //! What `--doctor` shows of a server's certificate, read from its DER bytes: the subject's
 //! common name, the issuer, the validity dates and the names it covers. Pure: no I/O and no
 //! signature checks (rustls decides whether to trust a certificate; this only describes it),
-//! and malformed input is an error, never a panic.
+//! and malformed input is an error, never a panic. Also writes the one certificate mcp-remote
+//! makes: a trust anchor dressed as a certificate, for ureq, which takes roots only that way.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -12,6 +13,7 @@ const INTEGER: u8 = 0x02;
 const BOOLEAN: u8 = 0x01;
 const OCTET_STRING: u8 = 0x04;
 const OID: u8 = 0x06;
+const BIT_STRING: u8 = 0x03;
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
 /// `[0] EXPLICIT version` and `[3] EXPLICIT extensions` in a TBSCertificate.
@@ -24,6 +26,9 @@ const IP_ADDRESS: u8 = 0x87;
 const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
 const OID_O: &[u8] = &[0x55, 0x04, 0x0a];
 const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
+const OID_NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
+/// ecdsa-with-SHA256, named by [`anchor_certificate`]'s certificates, which carry no signature.
+const OID_ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
 
 /// The most names a summary lists; a wildcard certificate for a CDN may carry hundreds.
 const NAMES_SHOWN: usize = 4;
@@ -347,6 +352,63 @@ fn alt_names(extensions: &[u8]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// A certificate that stands for a trust anchor: `subject`, `spki` and `name_constraints` are
+/// the contents (no tag, no length) of its subject Name, its SubjectPublicKeyInfo and its
+/// NameConstraints, which is how rustls and webpki keep a `TrustAnchor`. webpki's
+/// `anchor_from_trusted_cert` reads exactly these three back from a v3 certificate and checks
+/// nothing else, so the rest is filler: serial 1, issuer = subject, valid from 1970 with no
+/// end (RFC 5280's 99991231235959Z), and an empty signature.
+pub fn anchor_certificate(subject: &[u8], spki: &[u8], name_constraints: Option<&[u8]>) -> Vec<u8> {
+    let algorithm = tlv(SEQUENCE, &[&tlv(OID, &[OID_ECDSA_SHA256])]);
+    let name = tlv(SEQUENCE, &[subject]);
+    let validity = tlv(
+        SEQUENCE,
+        &[
+            &tlv(UTC_TIME, &[b"700101000000Z"]),
+            &tlv(GENERALIZED_TIME, &[b"99991231235959Z"]),
+        ],
+    );
+    let extensions = name_constraints.map(|nc| {
+        let critical = tlv(BOOLEAN, &[&[0xff]]);
+        let value = tlv(OCTET_STRING, &[&tlv(SEQUENCE, &[nc])]);
+        let extension = tlv(
+            SEQUENCE,
+            &[&tlv(OID, &[OID_NAME_CONSTRAINTS]), &critical, &value],
+        );
+        tlv(EXTENSIONS, &[&tlv(SEQUENCE, &[&extension])])
+    });
+    let tbs = tlv(
+        SEQUENCE,
+        &[
+            &tlv(VERSION, &[&tlv(INTEGER, &[&[2]])]),
+            &tlv(INTEGER, &[&[1]]),
+            &algorithm,
+            &name,
+            &validity,
+            &name,
+            &tlv(SEQUENCE, &[spki]),
+            extensions.as_deref().unwrap_or_default(),
+        ],
+    );
+    tlv(SEQUENCE, &[&tbs, &algorithm, &tlv(BIT_STRING, &[&[0]])])
+}
+
+/// A DER element: `tag`, the definite length in its shortest form, then `parts` end to end.
+fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = vec![tag];
+    if let Ok(short @ 0..=0x7f) = u8::try_from(len) {
+        out.push(short);
+    } else {
+        let bytes = len.to_be_bytes();
+        let significant = &bytes[bytes.iter().take_while(|&&b| b == 0).count()..];
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+    parts.iter().for_each(|p| out.extend_from_slice(p));
+    out
+}
+
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -399,6 +461,44 @@ pub(crate) mod tests {
         assert_eq!(c.not_before.to_string(), "2026-11-21 07:05:43 UTC");
         assert_eq!(c.not_after.to_string(), "2109-01-10 07:05:43 UTC");
         assert_eq!(c.issuer, "CN=Example Test CA, O=Example Org");
+    }
+
+    #[test]
+    fn lengths_are_written_in_their_shortest_form() {
+        assert_eq!(tlv(OCTET_STRING, &[&[7; 127]])[..2], [0x04, 0x7f]);
+        assert_eq!(tlv(OCTET_STRING, &[&[7; 128]])[..3], [0x04, 0x81, 0x80]);
+        assert_eq!(
+            tlv(OCTET_STRING, &[&[7; 200], &[7; 100]])[..4],
+            [0x04, 0x82, 0x01, 0x2c]
+        );
+        assert_eq!(tlv(OCTET_STRING, &[&[7; 300]]).len(), 304);
+        assert_eq!(tlv(SEQUENCE, &[]), [0x30, 0x00]);
+    }
+
+    #[test]
+    fn an_anchor_certificate_reads_as_a_certificate() {
+        let cn = tlv(
+            SEQUENCE,
+            &[&tlv(OID, &[OID_CN]), &tlv(0x0c, &[b"Test Root"])],
+        );
+        let subject = tlv(SET, &[&cn]);
+        // Any SubjectPublicKeyInfo contents will do here: the reader skips them.
+        for nc in [
+            None,
+            Some(&[0xa0, 0x07, 0x30, 0x05, 0x82, 0x03, b'.', b't', b'r'][..]),
+        ] {
+            let c = parse(&anchor_certificate(
+                &subject,
+                &[0x30, 0x00, 0x03, 0x01, 0x00],
+                nc,
+            ))
+            .unwrap();
+            assert_eq!(c.subject_cn.as_deref(), Some("Test Root"));
+            assert_eq!(c.issuer, "CN=Test Root");
+            assert_eq!(c.not_before.to_string(), "1970-01-01 00:00:00 UTC");
+            assert_eq!(c.not_after.to_string(), "9999-12-31 23:59:59 UTC");
+            assert!(c.names.is_empty());
+        }
     }
 
     #[test]
