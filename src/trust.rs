@@ -92,7 +92,13 @@ fn roots_over(
     } else {
         os
     };
-    certs.extend(extra);
+    // The same bundle often comes twice (NODE_EXTRA_CA_CERTS or SSL_CERT_FILE pointing at the
+    // OS bundle): each certificate is kept once.
+    for c in extra {
+        if !certs.iter().any(|x| x.der() == c.der()) {
+            certs.push(c);
+        }
+    }
     log::debug!(
         "TLS trust: {from_os} certificate(s) from the OS store, {} in all",
         certs.len()
@@ -302,13 +308,23 @@ mod tests {
         assert!(bundled(&roots));
 
         // With an OS store, the extra files are added to it instead.
-        let os = vec![Certificate::from_der(&der).to_owned()];
+        let other = crate::x509::tests::der(crate::x509::tests::GENERALIZED_CERT);
+        let os = vec![Certificate::from_der(&other).to_owned()];
         let roots = roots_over(os, std::slice::from_ref(&f), &|_| None);
         let RootCerts::Specific(certs) = &roots else {
             panic!("{roots:?}");
         };
         assert_eq!(certs.len(), 2);
         assert!(!bundled(&roots));
+
+        // A certificate the OS store (or another file) already holds is kept once.
+        let os = vec![Certificate::from_der(&der).to_owned()];
+        let env = |k: &str| (k == "SSL_CERT_FILE").then(|| f.display().to_string());
+        let roots = roots_over(os, std::slice::from_ref(&f), &env);
+        let RootCerts::Specific(certs) = &roots else {
+            panic!("{roots:?}");
+        };
+        assert_eq!(certs.len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

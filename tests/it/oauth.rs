@@ -150,6 +150,18 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// The first page the fake browser ended on, waited for (bounded).
+    fn first_page(&self) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(p) = self.pages().into_iter().next() {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "the browser saw no page");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn opens(&self) -> usize {
         std::fs::read_to_string(&self.opened)
             .map(|s| s.lines().count())
@@ -882,12 +894,7 @@ fn a_failed_code_exchange_shows_the_browser_a_failure_page() {
     let msg = r["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("invalid_grant"), "{r}");
     p.close();
-    let deadline = Instant::now() + WAIT;
-    while w.pages().is_empty() {
-        assert!(Instant::now() < deadline, "the browser saw no page");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let page = &w.pages()[0];
+    let page = &w.first_page();
     assert!(
         page.starts_with("502 ") && page.contains("could not complete the sign-in"),
         "{page}"
@@ -904,11 +911,6 @@ fn tokens_that_cannot_be_saved_are_not_announced_to_the_browser() {
     let r = init(&mut p);
     assert!(r.get("error").is_some(), "{r}");
     p.close();
-    let deadline = Instant::now() + WAIT;
-    while w.pages().is_empty() {
-        assert!(Instant::now() < deadline, "the browser saw no page");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let page = &w.pages()[0];
+    let page = &w.first_page();
     assert!(page.starts_with("502 "), "{page}");
 }
