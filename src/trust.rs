@@ -138,8 +138,8 @@ pub fn bundled(roots: &RootCerts) -> bool {
     }
 }
 
-/// The same roots as a rustls store, for `--doctor`'s own handshake. `None` for ureq's bundled
-/// Mozilla roots, which ureq keeps to itself.
+/// The same roots as a rustls store, for `--doctor`'s own handshake (the bundled Mozilla roots
+/// from the same `webpki-roots` ureq uses). `None` only for a verifier rustls does not expose.
 pub fn root_store(roots: &RootCerts) -> Option<rustls::RootCertStore> {
     match roots {
         RootCerts::Specific(certs) => {
@@ -151,6 +151,9 @@ pub fn root_store(roots: &RootCerts) -> Option<rustls::RootCertStore> {
             );
             Some(store)
         }
+        RootCerts::WebPki => Some(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        }),
         _ => None,
     }
 }
@@ -302,10 +305,11 @@ mod tests {
         assert!(bundled(&roots));
         assert_eq!(root_store(&roots).unwrap().roots.len(), mozilla + 1);
 
-        // Without extra files, ureq's own copy of the same roots.
+        // Without extra files, ureq's own copy of the same roots, which --doctor checks with too.
         let roots = roots_over(Vec::new(), &[], &|_| None);
         assert!(matches!(roots, RootCerts::WebPki));
         assert!(bundled(&roots));
+        assert_eq!(root_store(&roots).unwrap().roots.len(), mozilla);
 
         // With an OS store, the extra files are added to it instead.
         let other = crate::x509::tests::der(crate::x509::tests::GENERALIZED_CERT);
