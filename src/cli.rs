@@ -184,7 +184,7 @@ pub struct Config {
     pub headers_timeout: Option<Duration>,
     /// `--body-timeout` as given (npm compatibility; it has no effect, see [`Config::notes`]).
     pub body_timeout: Option<Duration>,
-    /// `--disable-cookies` was given (npm compatibility; no cookies are ever kept).
+    /// `--disable-cookies`: keep no cookies from the MCP server (see [`crate::cookies`]).
     pub disable_cookies: bool,
     pub command: Command,
     /// The flag that chose `command` as the user typed it (`--token`, `-c`), for messages; empty
@@ -717,11 +717,6 @@ impl Config {
         if self.body_timeout.is_some() {
             notes.push(debug("--body-timeout has no effect: mcp-remote never cuts a response body or event stream that is quiet, because a tool may work for many minutes and an idle stream is normal (--headers-timeout bounds the wait for an answer to start)"));
         }
-        if self.disable_cookies {
-            notes.push(debug(
-                "--disable-cookies has no effect: mcp-remote keeps no cookies",
-            ));
-        }
         if self.authorize_params.iter().any(|(k, _)| k == "resource") {
             notes.push((log::Level::Warn, "--authorize-param resource=...: sent on the authorization request only; the token requests carry mcp-remote's own resource parameter, which --resource sets".into()));
         }
@@ -996,7 +991,9 @@ NETWORK:
                                       only when the tool is done.
     --body-timeout <duration>         Accepted for compatibility; no effect (a quiet response
                                       body or event stream is never cut).
-    --disable-cookies                 Accepted for compatibility; no cookies are kept anyway.
+    --disable-cookies                 Do not keep the MCP server's cookies (kept by default,
+                                      in memory, per origin, and sent back, so a load
+                                      balancer's stickiness cookie keeps the session).
     --ipv4                            Connect over IPv4 only.
     --keep-alive                      Send a ping when the session has been quiet for
                                       --ping-interval (default 30s); the answers are not
@@ -1600,7 +1597,6 @@ mod tests {
             "--enable-proxy",
             "--body-timeout",
             "0",
-            "--disable-cookies",
             "--authorize-param",
             "resource=https://other",
         ]);
@@ -1613,7 +1609,6 @@ mod tests {
             [
                 (log::Level::Debug, "--enable-proxy"),
                 (log::Level::Debug, "--body-timeout"),
-                (log::Level::Debug, "--disable-cookies"),
                 (log::Level::Warn, "--authorize-param"),
             ]
         );

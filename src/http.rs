@@ -1,7 +1,8 @@
 //! The HTTP side: one ureq agent configured for MCP (no global timeout, because a tool may run for
 //! many minutes and an event stream may stay quiet for hours; no redirects; statuses as values),
 //! the user's headers on every request, and readable descriptions of transport failures.
-//! `--headers-timeout` bounds only the wait for a response to start, never its body.
+//! `--headers-timeout` bounds only the wait for a response to start, never its body. MCP
+//! requests (not sign-in ones) keep the server's cookies, see [`crate::cookies`].
 
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,18 +12,22 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::cli::Config;
+use crate::cookies::Jar;
 use crate::egress::ProxyEnv;
 use crate::error::Error;
 use crate::headers::Header;
 use crate::secret::Secret;
 
-/// The agent plus the headers every request to the MCP server carries. Clones share the agent
-/// and the bearer token, so a token obtained by sign-in is used by every thread at once.
+/// The agent plus the headers every request to the MCP server carries. Clones share the agent,
+/// the bearer token and the cookie jar, so a token obtained by sign-in, or a load balancer's
+/// stickiness cookie, is used by every thread at once.
 #[derive(Clone)]
 pub struct Http {
     agents: Arc<Agents>,
     user_headers: Vec<Header>,
     bearer: Arc<Mutex<Option<Secret>>>,
+    /// The MCP server's cookies; `None` with `--disable-cookies` or a `Cookie` given by the user.
+    cookies: Option<Arc<Mutex<Jar>>>,
 }
 
 /// One agent for direct connections and one per proxy the environment names.
@@ -211,10 +216,15 @@ impl Http {
             env,
             settings,
         };
+        let user_cookie = cfg
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("cookie"));
         Http {
             agents: Arc::new(agents),
             user_headers: cfg.headers.clone(),
             bearer: Arc::new(Mutex::new(None)),
+            cookies: (!cfg.disable_cookies && !user_cookie).then(Arc::default),
         }
     }
 
@@ -308,10 +318,11 @@ impl Http {
             .build()
             .header("Accept", "application/json, text/event-stream")
             .header("Content-Type", "application/json");
-        for (k, v) in self.headers(extra) {
+        for (k, v) in self.headers(url, extra) {
             req = req.header(k, v);
         }
         req.send(body)
+            .map(|r| self.keep_cookies(url, r))
             .map_err(|e| self.failed(&e, url, head_timeout))
     }
 
@@ -336,10 +347,12 @@ impl Http {
             .timeout_recv_response(self.head_timeout(head_timeout))
             .build()
             .header("Accept", "text/event-stream");
-        for (k, v) in self.headers(extra) {
+        for (k, v) in self.headers(url, extra) {
             req = req.header(k, v);
         }
-        req.call().map_err(|e| self.failed(&e, url, head_timeout))
+        req.call()
+            .map(|r| self.keep_cookies(url, r))
+            .map_err(|e| self.failed(&e, url, head_timeout))
     }
 
     /// DELETE with an overall deadline, for shutdown.
@@ -355,12 +368,41 @@ impl Http {
             .config()
             .timeout_global(Some(deadline))
             .build();
-        for (k, v) in self.headers(extra) {
+        for (k, v) in self.headers(url, extra) {
             req = req.header(k, v);
         }
         req.call()
-            .map(|r| r.status().as_u16())
+            .map(|r| self.keep_cookies(url, r).status().as_u16())
             .map_err(|e| self.failed(&e, url, None))
+    }
+
+    /// Keeps the cookies an MCP response from `url` sets, and logs their names (never values).
+    fn keep_cookies(&self, url: &str, resp: Response<Body>) -> Response<Body> {
+        let Some(jar) = &self.cookies else {
+            return resp;
+        };
+        let lines = header_values(&resp, "set-cookie");
+        if lines.is_empty() {
+            return resp;
+        }
+        let Some(origin) = origin(url) else {
+            return resp;
+        };
+        let done = lock(jar).store(&origin, lines, unix_now());
+        let names = |n: &[String]| one_line(&n.join(", "), 200);
+        if !done.kept.is_empty() {
+            log::debug!("cookies kept for {origin}: {}", names(&done.kept));
+        }
+        if !done.removed.is_empty() {
+            log::debug!("cookies removed for {origin}: {}", names(&done.removed));
+        }
+        if !done.refused.is_empty() {
+            log::debug!(
+                "cookies too large to keep (over 4 KiB) for {origin}: {}",
+                names(&done.refused)
+            );
+        }
+        resp
     }
 
     /// The wait for response headers: the shorter of a request's own `head` and
@@ -388,8 +430,9 @@ impl Http {
         }
     }
 
-    /// The user's headers, the bearer token (unless the user gave Authorization), then `extra`.
-    fn headers(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// The user's headers, the bearer token (unless the user gave Authorization), the cookies
+    /// kept for `url`'s origin, then `extra`.
+    fn headers(&self, url: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
             .user_headers
             .iter()
@@ -403,9 +446,30 @@ impl Http {
                 out.push(("Authorization".into(), format!("Bearer {}", t.expose())));
             }
         }
+        if let Some((jar, origin)) = self.cookies.as_ref().zip(origin(url)) {
+            let header = lock(jar).header(&origin, unix_now());
+            if let Some(c) = header {
+                out.push(("Cookie".into(), c));
+            }
+        }
         out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         out
     }
+}
+
+/// `scheme://host[:port]` of `url`, the key cookies are kept under.
+fn origin(url: &str) -> Option<String> {
+    crate::url::Url::parse(url).ok().map(|u| u.origin())
+}
+
+fn lock(jar: &Mutex<Jar>) -> std::sync::MutexGuard<'_, Jar> {
+    jar.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A sign-in response: its status and JSON body (if the body was JSON). No `Debug`: token
@@ -451,13 +515,16 @@ impl Reply {
 
 /// The Bearer challenge of a 401 or 403 answer, if it has one.
 pub fn challenge(resp: &Response<Body>) -> Option<crate::oauth::Challenge> {
-    let values: Vec<&str> = resp
-        .headers()
-        .get_all("www-authenticate")
+    crate::oauth::challenge::bearer(header_values(resp, "www-authenticate"))
+}
+
+/// Every value of a response header that may come more than once, in order.
+fn header_values<'a>(resp: &'a Response<Body>, name: &str) -> Vec<&'a str> {
+    resp.headers()
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .collect();
-    crate::oauth::challenge::bearer(values)
+        .collect()
 }
 
 /// The media type of a response, lowercased and without parameters.

@@ -7,6 +7,7 @@
 mod abort;
 mod cli;
 mod client;
+mod cookies;
 mod doctor;
 mod egress;
 mod endpoint;

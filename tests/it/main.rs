@@ -4,6 +4,7 @@ mod bridge;
 mod cancel;
 mod cli;
 mod client;
+mod cookies;
 mod core;
 mod doctor;
 mod era;
