@@ -47,6 +47,7 @@ pub struct Args {
     pub headers_timeout: Option<String>,
     pub body_timeout: Option<String>,
     pub disable_cookies: bool,
+    pub use_id_token: bool,
     pub command: Command,
     /// The flag that chose `command` as the user typed it (`--token`, `-c`), for messages.
     pub command_flag: Option<String>,
@@ -186,6 +187,8 @@ pub struct Config {
     pub body_timeout: Option<Duration>,
     /// `--disable-cookies` was given (npm compatibility; no cookies are ever kept).
     pub disable_cookies: bool,
+    /// `--use-id-token`: send the token response's OpenID Connect ID token as the bearer.
+    pub use_id_token: bool,
     pub command: Command,
     /// The flag that chose `command` as the user typed it (`--token`, `-c`), for messages; empty
     /// for the proxy.
@@ -275,9 +278,8 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
             }
             Long("body-timeout") => args.body_timeout = Some(string(&mut p, "--body-timeout")?),
             Long("disable-cookies") => args.disable_cookies = true,
-            Long(
-                name @ ("use-id-token" | "device-code" | "client-credentials" | "token-endpoint"),
-            ) => {
+            Long("use-id-token") => args.use_id_token = true,
+            Long(name @ ("device-code" | "client-credentials" | "token-endpoint")) => {
                 return Err(Error::Usage(unsupported(name)));
             }
             Long("login" | "token") => set_command(&mut args, Command::Login, typed)?,
@@ -373,7 +375,6 @@ fn set_command(args: &mut Args, c: Command, flag: String) -> Result<(), Error> {
 /// The refusal of an npm `mcp-remote` flag this one does not implement, with what to do instead.
 fn unsupported(name: &str) -> String {
     let instead = match name {
-        "use-id-token" => "the access token is sent, as MCP requires; to send another token, give --header \"Authorization: Bearer ${TOKEN}\"",
         "device-code" => "sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir",
         "client-credentials" | "token-endpoint" => "get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\"",
         _ => "see --help",
@@ -695,6 +696,7 @@ impl Config {
             headers_timeout,
             body_timeout,
             disable_cookies: args.disable_cookies,
+            use_id_token: args.use_id_token,
             command: args.command,
             command_flag,
             authorization_from,
@@ -983,6 +985,9 @@ FLAGS:
                                       state and code_challenge(_method) cannot be set.
     --auth-success-url <url>          Send the browser there after a successful sign-in
                                       (https, or http to loopback or with --allow-http).
+    --use-id-token                    Send the OpenID Connect ID token from the token
+                                      response instead of the access token (refreshed by
+                                      its exp claim); a response without one is an error.
 
 NETWORK:
     --header-file <path>              Read headers from a file: one \"Name: value\" per line,
@@ -1009,7 +1014,7 @@ NETWORK:
     -h, --help                        Print this help.
     -V, --version                     Print the version.
 
-    Refused npm flags (exit 2, saying what to do instead): --use-id-token, --device-code,
+    Refused npm flags (exit 2, saying what to do instead): --device-code,
     --client-credentials, --token-endpoint.
 
 SIGN-IN COMMANDS (run once, then exit):
@@ -1620,13 +1625,18 @@ mod tests {
     }
 
     #[test]
+    fn use_id_token() {
+        assert!(!config(&["https://e.com"]).unwrap().use_id_token);
+        assert!(
+            config(&["https://e.com", "--use-id-token"])
+                .unwrap()
+                .use_id_token
+        );
+    }
+
+    #[test]
     fn unsupported_npm_flags_are_refused_by_name() {
-        for flag in [
-            "--use-id-token",
-            "--device-code",
-            "--client-credentials",
-            "--token-endpoint",
-        ] {
+        for flag in ["--device-code", "--client-credentials", "--token-endpoint"] {
             let err = config(&["https://e.com", flag, "https://as.example/token"]).unwrap_err();
             assert!(
                 err.starts_with(&format!("{flag}: not supported by this mcp-remote; ")),

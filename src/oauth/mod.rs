@@ -24,6 +24,7 @@ use store::{Client, Store, Tokens};
 pub mod callback;
 pub mod challenge;
 pub mod discovery;
+pub mod jwt;
 pub mod pkce;
 pub mod store;
 
@@ -52,6 +53,8 @@ pub struct Settings {
     pub auth_success_url: Option<String>,
     pub browser: Option<String>,
     pub config_dir: Option<PathBuf>,
+    /// `--use-id-token`: the bearer is the ID token, and its expiry the one that counts.
+    pub use_id_token: bool,
 }
 
 /// What discovery found, kept for refreshes.
@@ -103,6 +106,7 @@ impl Auth {
             auth_success_url: cfg.auth_success_url.clone(),
             browser: std::env::var("BROWSER").ok(),
             config_dir: cfg.config_dir.clone(),
+            use_id_token: cfg.use_id_token,
         };
         match Auth::new(settings, http, stop) {
             Ok(a) => Some(a),
@@ -130,26 +134,52 @@ impl Auth {
             log::debug!("using stored tokens");
         }
         auth.http
-            .set_bearer(tokens.as_ref().map(|t| t.access_token.clone()));
+            .set_bearer(tokens.as_ref().map(|t| auth.sent(t).clone()));
         lock(&auth.current).tokens = tokens;
         Ok(auth)
     }
 
-    /// The access token to send, refreshed first when it is about to expire.
+    /// The token sent to the server: the ID token with `--use-id-token`, else the access token.
+    /// (Tokens without an ID token never become current under that flag: see `load_tokens` and
+    /// `tokens_from`.)
+    fn sent<'a>(&self, t: &'a Tokens) -> &'a Secret {
+        match (&t.id_token, self.s.use_id_token) {
+            (Some(id), true) => id,
+            _ => &t.access_token,
+        }
+    }
+
+    /// Whether the token sent expires within `margin` seconds.
+    fn expiring(&self, t: &Tokens, margin: u64) -> bool {
+        if self.s.use_id_token {
+            t.id_token_expires_within(margin)
+        } else {
+            t.expires_within(margin)
+        }
+    }
+
+    /// The token to send, refreshed first when it is about to expire.
     pub fn bearer(&self) -> Option<Secret> {
         let (token, due) = {
             let c = lock(&self.current);
             let t = c.tokens.as_ref()?;
             (
-                t.access_token.clone(),
-                t.expires_within(REFRESH_MARGIN_SECS) && t.refresh_token.is_some(),
+                self.sent(t).clone(),
+                self.expiring(t, REFRESH_MARGIN_SECS) && t.refresh_token.is_some(),
             )
         };
         if due {
             let _one = lock(&self.flow);
-            if lock(&self.current).tokens.as_ref().map(|t| &t.access_token) == Some(&token) {
+            if lock(&self.current).tokens.as_ref().map(|t| self.sent(t)) == Some(&token) {
                 match self.with_file_lock(|| self.refresh_now(Some(&token))) {
-                    Ok(()) => log::info!("access token refreshed before it expired"),
+                    Ok(()) => log::info!(
+                        "{} refreshed before it expired",
+                        if self.s.use_id_token {
+                            "ID token"
+                        } else {
+                            "access token"
+                        }
+                    ),
                     Err(e) => log::warn!("could not refresh the access token ahead of expiry: {e}"),
                 }
             }
@@ -157,7 +187,7 @@ impl Auth {
         lock(&self.current)
             .tokens
             .as_ref()
-            .map(|t| t.access_token.clone())
+            .map(|t| self.sent(t).clone())
     }
 
     /// The server answered 401 to a request that carried `used`: get a token it accepts.
@@ -176,7 +206,7 @@ impl Auth {
         }
         self.with_file_lock(|| {
             if let Some(t) = self.load_tokens() {
-                if Some(&t.access_token) != used && !t.expires_within(0) {
+                if Some(self.sent(&t)) != used && !self.expiring(&t, 0) {
                     log::info!("using tokens another mcp-remote just obtained");
                     self.adopt(t, false);
                     return Ok(());
@@ -184,7 +214,7 @@ impl Auth {
             }
             let fresh = retrying && {
                 let c = lock(&self.current);
-                c.tokens.as_ref().map(|t| &t.access_token) == used
+                c.tokens.as_ref().map(|t| self.sent(t)) == used
                     && c.issued.is_some_and(|i| i.elapsed() < FRESH)
             };
             if fresh {
@@ -242,13 +272,13 @@ impl Auth {
         let _one = lock(&self.flow);
         self.with_file_lock(|| {
             if let Some(t) = self.load_tokens() {
-                if !t.expires_within(REFRESH_MARGIN_SECS) {
+                if !self.expiring(&t, REFRESH_MARGIN_SECS) {
                     self.adopt(t, false);
                     return Ok(());
                 }
                 if t.refresh_token.is_some() {
                     self.adopt(t.clone(), false);
-                    if self.refresh_now(Some(&t.access_token)).is_ok() {
+                    if self.refresh_now(Some(self.sent(&t))).is_ok() {
                         return Ok(());
                     }
                 }
@@ -298,8 +328,18 @@ impl Auth {
                         Some(_) => "expired".to_string(),
                         None => "no expiry given".to_string(),
                     };
+                    let id = match &t.id_token {
+                        Some(i) => match jwt::expiry(i.expose()) {
+                            Ok(at) if at > store::now_secs() => {
+                                format!("ID token expires in {}s; ", at - store::now_secs())
+                            }
+                            Ok(_) => "ID token expired; ".to_string(),
+                            Err(e) => format!("{e}; "),
+                        },
+                        None => String::new(),
+                    };
                     out.push_str(&format!(
-                        "tokens: from {}; access token {exp}; {}; scopes: {}\n",
+                        "tokens: from {}; access token {exp}; {id}{}; scopes: {}\n",
                         t.issuer,
                         if t.refresh_token.is_some() {
                             "refresh token stored"
@@ -320,7 +360,7 @@ impl Auth {
     fn replaced_since(&self, used: Option<&Secret>) -> bool {
         let c = lock(&self.current);
         match (&c.tokens, used) {
-            (Some(t), Some(u)) => &t.access_token != u,
+            (Some(t), Some(u)) => self.sent(t) != u,
             (Some(_), None) => true,
             _ => false,
         }
@@ -339,13 +379,20 @@ impl Auth {
     fn load_tokens(&self) -> Option<Tokens> {
         let store = self.store.as_ref()?;
         match store.load("tokens.json") {
-            Ok(Some(v)) => Tokens::from_json(&v).or_else(|| {
-                log::warn!(
-                    "{} is missing fields; ignoring it",
-                    store.dir().join("tokens.json").display()
-                );
-                None
-            }),
+            Ok(Some(v)) => match Tokens::from_json(&v) {
+                Some(t) if self.s.use_id_token && t.id_token.is_none() => {
+                    log::info!("the stored tokens have no ID token, which --use-id-token sends; signing in again");
+                    None
+                }
+                Some(t) => Some(t),
+                None => {
+                    log::warn!(
+                        "{} is missing fields; ignoring it",
+                        store.dir().join("tokens.json").display()
+                    );
+                    None
+                }
+            },
             Ok(None) => None,
             Err(e) => {
                 log::warn!("{e}");
@@ -355,7 +402,7 @@ impl Auth {
     }
 
     fn adopt(&self, t: Tokens, issued_now: bool) {
-        self.http.set_bearer(Some(t.access_token.clone()));
+        self.http.set_bearer(Some(self.sent(&t).clone()));
         let mut c = lock(&self.current);
         c.tokens = Some(t);
         c.issued = issued_now.then(Instant::now);
@@ -775,7 +822,8 @@ impl Auth {
                 },
             );
         }
-        let tokens = tokens_from(&r, &f.asm.issuer, scope, None).map_err(Failure::Other)?;
+        let tokens = tokens_from(&r, &f.asm.issuer, scope, None, self.s.use_id_token)
+            .map_err(Failure::Other)?;
         // The caller tells the browser (our page, or --auth-success-url) once the tokens are
         // saved; on every failure before that, dropping `pending` shows a failure page.
         Ok((tokens, pending))
@@ -790,7 +838,7 @@ impl Auth {
         let Some(t) = tokens else {
             return Err("no tokens".into());
         };
-        if used.is_some_and(|u| *u != t.access_token) {
+        if used.is_some_and(|u| u != self.sent(&t)) {
             return Ok(());
         }
         let rt = t.refresh_token.clone().ok_or("no refresh token")?;
@@ -821,7 +869,13 @@ impl Auth {
         if !r.ok() {
             return Err(format!("the refresh was refused: {}", r.oauth_error()));
         }
-        let new = tokens_from(&r, &t.issuer, t.scope.as_deref(), Some(rt))?;
+        let new = tokens_from(
+            &r,
+            &t.issuer,
+            t.scope.as_deref(),
+            Some(rt),
+            self.s.use_id_token,
+        )?;
         self.keep(new)
     }
 
@@ -887,11 +941,14 @@ enum Failure {
     Other(String),
 }
 
+/// The tokens of a token endpoint's answer. With `want_id_token` (`--use-id-token`) the answer
+/// must carry an `id_token` whose expiry can be read.
 fn tokens_from(
     r: &Reply,
     issuer: &str,
     requested: Option<&str>,
     old_refresh: Option<Secret>,
+    want_id_token: bool,
 ) -> Result<Tokens, String> {
     let v = r
         .json
@@ -908,6 +965,16 @@ fn tokens_from(
                 "the token endpoint issued a {tt:?} token; only Bearer is supported"
             ));
         }
+    }
+    let id_token = v
+        .get("id_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    if want_id_token {
+        let id = id_token.ok_or(
+            "the token endpoint answered without an id_token, which --use-id-token sends (servers issue one for the openid scope: --authorize-param 'scope=openid ...'; or leave --use-id-token out)",
+        )?;
+        jwt::expiry(id).map_err(|e| format!("{e}: --use-id-token cannot use it"))?;
     }
     Ok(Tokens {
         issuer: issuer.to_string(),
@@ -926,6 +993,7 @@ fn tokens_from(
             .and_then(Value::as_str)
             .map(str::to_string)
             .or(requested.map(str::to_string)),
+        id_token: id_token.map(Secret::new),
     })
 }
 

@@ -163,8 +163,7 @@ fn a_refused_header_file_token_is_named() {
 #[test]
 fn npm_flags_this_mcp_remote_refuses() {
     let cases = [
-        (&["--use-id-token"][..], "--use-id-token: not supported by this mcp-remote; the access token is sent, as MCP requires; to send another token, give --header \"Authorization: Bearer ${TOKEN}\""),
-        (&["--device-code"], "--device-code: not supported by this mcp-remote; sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir"),
+        (&["--device-code"][..], "--device-code: not supported by this mcp-remote; sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir"),
         (&["--client-credentials"], "--client-credentials: not supported by this mcp-remote; get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\""),
         (&["--token-endpoint", "https://as.example/token"], "--token-endpoint: not supported by this mcp-remote; get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\""),
     ];

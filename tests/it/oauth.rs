@@ -37,6 +37,9 @@ struct Knobs {
     code_refused: bool,
     /// The 401 challenge asks for this scope.
     challenge_scope: Option<String>,
+    /// Token responses carry an OpenID Connect `id_token` (a JWT whose `exp` is this many
+    /// seconds away), and the MCP server takes only ID tokens, not access tokens.
+    id_token_exp_in: Option<u64>,
 }
 
 #[derive(Default)]
@@ -333,11 +336,21 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                 format!("at-{}-secretvalue", s.n),
                 format!("rt-{}-secretvalue", s.n),
             );
-            s.tokens.insert(at.clone(), scope.clone());
             s.refresh.insert(rt.clone(), scope.clone());
             s.issued_secrets.push(at.clone());
             s.issued_secrets.push(rt.clone());
             let mut body = json!({"access_token": at, "token_type": "Bearer", "refresh_token": rt, "expires_in": s.k.expires_in.max(1)});
+            match s.k.id_token_exp_in {
+                Some(exp_in) => {
+                    let id = jwt(&json!({"sub": "user-1", "jti": s.n, "exp": now() + exp_in}));
+                    s.tokens.insert(id.clone(), scope.clone());
+                    s.issued_secrets.push(id.clone());
+                    body["id_token"] = json!(id);
+                }
+                None => {
+                    s.tokens.insert(at.clone(), scope.clone());
+                }
+            }
             if let Some(sc) = scope {
                 body["scope"] = json!(sc);
             }
@@ -345,6 +358,23 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
         }
         _ => resp.status(404, "not found"),
     }
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An unsigned JWT (`alg: none`) with these claims.
+fn jwt(claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
 }
 
 fn mcp_server(st: &Mutex<AsState>, issuer: &str, req: &Req, resp: &mut Resp) {
@@ -913,4 +943,62 @@ fn tokens_that_cannot_be_saved_are_not_announced_to_the_browser() {
     p.close();
     let page = &w.first_page();
     assert!(page.starts_with("502 "), "{page}");
+}
+
+#[test]
+fn use_id_token_sends_the_id_token_and_refreshes_by_its_exp() {
+    // The access token lives an hour, the ID token 30 s: only the ID token's exp makes the
+    // proxy refresh before the next call.
+    let w = World::new(Knobs {
+        id_token_exp_in: Some(30),
+        ..knobs()
+    });
+    let mut p = w.proxy(&["--use-id-token", "--debug"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    assert!(call(&mut p, 1).get("result").is_some());
+    p.close();
+    let refreshes =
+        w.st.lock()
+            .unwrap()
+            .token_forms
+            .iter()
+            .filter(|f| f["grant_type"] == "refresh_token")
+            .count();
+    assert!(refreshes >= 1, "{}", p.stderr());
+    // The server only ever saw ID tokens.
+    let bearers: Vec<String> = w
+        .mcp
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_string))
+        .collect();
+    assert!(!bearers.is_empty());
+    assert!(
+        bearers.iter().all(|b| b.starts_with("Bearer eyJ")),
+        "{bearers:?}"
+    );
+    // Stored with the other tokens; a second run reuses it without a browser.
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.store_dir().join("tokens.json")).unwrap())
+            .unwrap();
+    assert!(saved["id_token"].as_str().unwrap().starts_with("eyJ"));
+    let mut p2 = w.proxy(&["--use-id-token"]);
+    assert!(init(&mut p2).get("result").is_some());
+    p2.close();
+    assert_eq!(w.opens(), 1);
+    assert_no_secrets(&w, &(p.stderr() + &p2.stderr()));
+}
+
+#[test]
+fn use_id_token_without_an_id_token_is_a_clear_error() {
+    let w = World::new(knobs());
+    let mut p = w.proxy(&["--use-id-token"]);
+    let r = init(&mut p);
+    assert!(
+        message(&r).contains("without an id_token, which --use-id-token sends"),
+        "{r}"
+    );
+    p.close();
+    assert!(!w.store_dir().join("tokens.json").exists());
 }
