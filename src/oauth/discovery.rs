@@ -153,6 +153,22 @@ pub fn default_endpoints(server: &Url) -> ServerMetadata {
     }
 }
 
+/// `--token-endpoint`: no discovery, only the token endpoint, which also names the issuer the
+/// tokens are stored for. Nothing else is known, so the client authenticates with
+/// client_secret_basic, the RFC 8414 default.
+pub fn token_endpoint_only(token_endpoint: &str) -> ServerMetadata {
+    ServerMetadata {
+        issuer: token_endpoint.to_string(),
+        authorization_endpoint: String::new(),
+        token_endpoint: token_endpoint.to_string(),
+        registration_endpoint: None,
+        scopes_supported: None,
+        token_endpoint_auth_methods: Vec::new(),
+        cimd_supported: false,
+        iss_parameter_supported: false,
+    }
+}
+
 /// The token endpoint auth method to register: `none` for a public client where allowed, else
 /// the first secret-based method the server supports (RFC 8414 default: client_secret_basic).
 pub fn pick_auth_method(supported: &[String]) -> &'static str {

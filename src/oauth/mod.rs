@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::cli::Config;
+use crate::cli::{Config, Grant};
 use crate::http::{Http, Reply};
 use crate::secret::Secret;
 use crate::url::{self, Url};
@@ -55,6 +55,9 @@ pub struct Settings {
     pub config_dir: Option<PathBuf>,
     /// `--use-id-token`: the bearer is the ID token, and its expiry the one that counts.
     pub use_id_token: bool,
+    pub grant: Grant,
+    /// `--token-endpoint`: skip discovery, use this token endpoint.
+    pub token_endpoint: Option<String>,
 }
 
 /// What discovery found, kept for refreshes.
@@ -107,6 +110,8 @@ impl Auth {
             browser: std::env::var("BROWSER").ok(),
             config_dir: cfg.config_dir.clone(),
             use_id_token: cfg.use_id_token,
+            grant: cfg.grant,
+            token_endpoint: cfg.token_endpoint.clone(),
         };
         match Auth::new(settings, http, stop) {
             Ok(a) => Some(a),
@@ -165,13 +170,14 @@ impl Auth {
             let t = c.tokens.as_ref()?;
             (
                 self.sent(t).clone(),
-                self.expiring(t, REFRESH_MARGIN_SECS) && t.refresh_token.is_some(),
+                self.expiring(t, REFRESH_MARGIN_SECS)
+                    && (t.refresh_token.is_some() || self.s.grant == Grant::ClientCredentials),
             )
         };
         if due {
             let _one = lock(&self.flow);
             if lock(&self.current).tokens.as_ref().map(|t| self.sent(t)) == Some(&token) {
-                match self.with_file_lock(|| self.refresh_now(Some(&token))) {
+                match self.with_file_lock(|| self.renew_now(&token)) {
                     Ok(()) => log::info!(
                         "{} refreshed before it expired",
                         if self.s.use_id_token {
@@ -285,6 +291,20 @@ impl Auth {
             }
             self.sign_in(None, None, version)
         })
+    }
+
+    /// Replaces tokens about to expire: with the refresh token, else (client credentials, which
+    /// needs no user) with a new grant.
+    fn renew_now(&self, used: &Secret) -> Result<(), String> {
+        let refreshable = lock(&self.current)
+            .tokens
+            .as_ref()
+            .is_some_and(|t| t.refresh_token.is_some());
+        if refreshable || self.s.grant != Grant::ClientCredentials {
+            self.refresh_now(Some(used))
+        } else {
+            self.client_credentials(None, None, None)
+        }
     }
 
     /// `--logout`: removes this server's stored state. Returns the directory if there was one.
@@ -432,12 +452,10 @@ impl Auth {
         resource_metadata: Option<&str>,
         version: Option<&str>,
     ) -> Result<(), String> {
-        let found = self.discover(resource_metadata, version)?;
-        let scope = match scope_hint {
-            Some(s) => discovery::pick_scope(Some(s), found.prm.as_ref(), &found.asm),
-            None => discovery::pick_scope(None, found.prm.as_ref(), &found.asm),
-        };
-        lock(&self.current).found = Some(found.clone());
+        if self.s.grant == Grant::ClientCredentials {
+            return self.client_credentials(scope_hint, resource_metadata, version);
+        }
+        let (found, scope) = self.discover_with_scope(scope_hint, resource_metadata, version)?;
         let mut healed = false;
         loop {
             let (cb, client, stored) = self.callback_and_client(&found, healed)?;
@@ -461,11 +479,76 @@ impl Auth {
         }
     }
 
+    /// RFC 6749 section 4.4: the client's own credentials (from --static-oauth-client-info) at
+    /// the token endpoint, with the resource and scope the code flow would ask for. No browser,
+    /// no callback, and no refresh token needed: a refused token is simply replaced.
+    fn client_credentials(
+        &self,
+        scope_hint: Option<&str>,
+        resource_metadata: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<(), String> {
+        let (found, scope) = self.discover_with_scope(scope_hint, resource_metadata, version)?;
+        let client = self
+            .static_client(&found.asm, None)
+            .filter(|c| c.client_secret.is_some())
+            .ok_or("--client-credentials needs --static-oauth-client-info with a client_secret")?;
+        let resource = self.resource(&found);
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if let Some(r) = &resource {
+            form.push(("resource", r));
+        }
+        if let Some(s) = &scope {
+            form.push(("scope", s));
+        }
+        let r = self.token_request(&found, &client, form)?;
+        if !r.ok() {
+            return Err(format!(
+                "the token endpoint refused the client credentials: {}",
+                r.oauth_error()
+            ));
+        }
+        let tokens = tokens_from(
+            &r,
+            &found.asm.issuer,
+            scope.as_deref(),
+            None,
+            self.s.use_id_token,
+        )?;
+        log::info!(
+            "obtained a token with the client credentials of {}",
+            client.client_id
+        );
+        self.keep(tokens)
+    }
+
+    /// Discovery, kept for refreshes, and the scope to ask for (the challenge's, else what the
+    /// metadata offers).
+    fn discover_with_scope(
+        &self,
+        scope_hint: Option<&str>,
+        resource_metadata: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<(Found, Option<String>), String> {
+        let found = self.discover(resource_metadata, version)?;
+        let scope = discovery::pick_scope(scope_hint, found.prm.as_ref(), &found.asm);
+        lock(&self.current).found = Some(found.clone());
+        Ok((found, scope))
+    }
+
     fn discover(
         &self,
         resource_metadata: Option<&str>,
         version: Option<&str>,
     ) -> Result<Found, String> {
+        if let Some(te) = &self.s.token_endpoint {
+            return Ok(Found {
+                prm: None,
+                asm: discovery::token_endpoint_only(te),
+            });
+        }
+        // PKCE matters only where there is an authorization request.
+        let browser = self.s.grant == Grant::AuthorizationCode;
         let headers: Vec<(&str, &str)> = version
             .map(|v| vec![("MCP-Protocol-Version", v)])
             .unwrap_or_default();
@@ -487,7 +570,7 @@ impl Auth {
                     let Some(doc) = self.fetch(&u, &headers)? else {
                         continue;
                     };
-                    match discovery::check_as_metadata(&doc, issuer, true) {
+                    match discovery::check_as_metadata(&doc, issuer, browser) {
                         Ok(m) => {
                             got = Some(m);
                             break;
@@ -552,11 +635,13 @@ impl Auth {
         }
     }
 
-    /// OAuth endpoints must be https, except on loopback hosts (development and tests).
+    /// OAuth endpoints must be https, except on loopback hosts (development and tests), and the
+    /// --token-endpoint the command line allowed (http there needs --allow-http).
     fn check_endpoint(&self, u: &str) -> Result<(), String> {
         let p = Url::parse(u)?;
         if p.scheme == "https"
             || p.is_loopback()
+            || self.s.token_endpoint.as_deref() == Some(u)
             || (self.server.scheme == "http" && p.same_origin(&self.server))
         {
             Ok(())

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -40,6 +40,10 @@ struct Knobs {
     /// Token responses carry an OpenID Connect `id_token` (a JWT whose `exp` is this many
     /// seconds away), and the MCP server takes only ID tokens, not access tokens.
     id_token_exp_in: Option<u64>,
+    /// A confidential client (id, secret) allowed the client_credentials grant.
+    cc_client: Option<(String, String)>,
+    /// `token_endpoint_auth_methods_supported` (default `["none"]`).
+    auth_methods: Option<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -54,6 +58,8 @@ struct AsState {
     token_forms: Vec<HashMap<String, String>>,
     registrations: Vec<Value>,
     issued_secrets: Vec<String>,
+    /// How each client_credentials request authenticated: "basic" or "post".
+    token_auth: Vec<String>,
 }
 
 struct World {
@@ -213,7 +219,7 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                 "token_endpoint": format!("{issuer}/token"),
                 "registration_endpoint": format!("{issuer}/register"),
                 "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["none"],
+                "token_endpoint_auth_methods_supported": s.k.auth_methods.clone().unwrap_or(vec!["none".into()]),
                 "scopes_supported": ["mcp:basic", "mcp:write"],
             });
             if s.k.advertise_iss {
@@ -290,6 +296,7 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                     b"",
                 );
             }
+            let mut with_refresh = true;
             let scope = match f.get("grant_type").map(String::as_str) {
                 Some("authorization_code") => {
                     let Some((challenge, client, scope)) = s.codes.remove(&f["code"]) else {
@@ -322,6 +329,36 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                         )
                     }
                 },
+                Some("client_credentials") => {
+                    // The client authenticates with HTTP Basic or in the form.
+                    let basic = req
+                        .header("authorization")
+                        .and_then(|a| a.strip_prefix("Basic "))
+                        .and_then(|b| STANDARD.decode(b).ok())
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .and_then(|p| p.split_once(':').map(|(i, s)| (decode(i), decode(s))));
+                    let (how, given) = match basic {
+                        Some(pair) => ("basic", Some(pair)),
+                        None => (
+                            "post",
+                            f.get("client_id")
+                                .cloned()
+                                .zip(f.get("client_secret").cloned()),
+                        ),
+                    };
+                    s.token_auth.push(how.to_string());
+                    if given.is_none() || given != s.k.cc_client {
+                        return resp.body(
+                            401,
+                            "application/json",
+                            &[],
+                            br#"{"error":"invalid_client","error_description":"bad client credentials"}"#,
+                        );
+                    }
+                    // RFC 6749 section 4.4.3: no refresh token.
+                    with_refresh = false;
+                    f.get("scope").cloned()
+                }
                 _ => {
                     return resp.body(
                         400,
@@ -340,6 +377,9 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
             s.issued_secrets.push(at.clone());
             s.issued_secrets.push(rt.clone());
             let mut body = json!({"access_token": at, "token_type": "Bearer", "refresh_token": rt, "expires_in": s.k.expires_in.max(1)});
+            if !with_refresh {
+                body.as_object_mut().unwrap().remove("refresh_token");
+            }
             match s.k.id_token_exp_in {
                 Some(exp_in) => {
                     let id = jwt(&json!({"sub": "user-1", "jti": s.n, "exp": now() + exp_in}));
@@ -993,12 +1033,117 @@ fn use_id_token_sends_the_id_token_and_refreshes_by_its_exp() {
 #[test]
 fn use_id_token_without_an_id_token_is_a_clear_error() {
     let w = World::new(knobs());
-    let mut p = w.proxy(&["--use-id-token"]);
-    let r = init(&mut p);
-    assert!(
-        message(&r).contains("without an id_token, which --use-id-token sends"),
-        "{r}"
+    init_fails_storing_nothing(
+        &w,
+        &["--use-id-token"],
+        "without an id_token, which --use-id-token sends",
     );
+}
+
+/// `initialize` through a proxy with `args` gets an error saying `why`, and no tokens are stored.
+fn init_fails_storing_nothing(w: &World, args: &[&str], why: &str) {
+    let mut p = w.proxy(args);
+    let r = init(&mut p);
+    assert!(message(&r).contains(why), "{r}");
     p.close();
     assert!(!w.store_dir().join("tokens.json").exists());
+}
+
+fn cc_knobs() -> Knobs {
+    Knobs {
+        cc_client: Some(("svc-1".into(), "cc-secret-value".into())),
+        ..knobs()
+    }
+}
+
+/// `--static-oauth-client-info` for the client credentials grant.
+fn cc_info(secret: &str) -> String {
+    json!({"client_id": "svc-1", "client_secret": secret}).to_string()
+}
+
+#[test]
+fn client_credentials_with_a_token_endpoint_skips_discovery() {
+    let w = World::new(cc_knobs());
+    w.st.lock()
+        .unwrap()
+        .issued_secrets
+        .push("cc-secret-value".into());
+    let token_endpoint = format!("{}/token", w.issuer());
+    let args = |info: &str| -> Vec<String> {
+        [
+            "--client-credentials",
+            "--token-endpoint",
+            &token_endpoint,
+            "--static-oauth-client-info",
+            info,
+            "--debug",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    // A wrong secret: a clear error, nothing stored.
+    let wrong = args(&cc_info("wrong"));
+    init_fails_storing_nothing(
+        &w,
+        &wrong.iter().map(String::as_str).collect::<Vec<_>>(),
+        "refused the client credentials: invalid_client",
+    );
+    let right = args(&cc_info("cc-secret-value"));
+    let mut p = w.proxy(&right.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    // The server forgets the token: a 401, and a new one is fetched (there is no refresh token).
+    w.st.lock().unwrap().tokens.clear();
+    assert!(call(&mut p, 1).get("result").is_some(), "{}", p.stderr());
+    p.close();
+    {
+        let st = w.st.lock().unwrap();
+        let grants: Vec<&str> = st
+            .token_forms
+            .iter()
+            .map(|f| f["grant_type"].as_str())
+            .collect();
+        assert_eq!(grants, ["client_credentials"; 3]);
+        assert_eq!(st.token_auth, ["basic"; 3]);
+        assert_eq!(st.token_forms[1]["resource"], w.mcp.url);
+        assert!(!st.token_forms[1].contains_key("client_secret"));
+        assert!(st.registrations.is_empty() && st.authorize.is_empty());
+    }
+    // No discovery at all, and no browser.
+    let metadata = |s: &Server| s.count(|r| r.path.starts_with("/.well-known/"));
+    assert_eq!(metadata(&w.mcp) + metadata(&w.auth), 0);
+    assert_eq!(w.opens(), 0);
+    assert!(w.store_dir().join("tokens.json").exists());
+    assert_no_secrets(&w, &p.stderr());
+}
+
+#[test]
+fn client_credentials_discovers_the_token_endpoint_and_its_auth_method() {
+    let w = World::new(Knobs {
+        auth_methods: Some(vec!["client_secret_post".into()]),
+        challenge_scope: Some("mcp:basic".into()),
+        expires_in: 30,
+        ..cc_knobs()
+    });
+    let info = cc_info("cc-secret-value");
+    let mut p = w.proxy(&["--client-credentials", "--static-oauth-client-info", &info]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    // The token expires within a minute: a new one is fetched before each later request (the
+    // retried initialize and the call), without waiting for a 401.
+    assert!(call(&mut p, 1).get("result").is_some());
+    p.close();
+    let st = w.st.lock().unwrap();
+    assert_eq!(st.token_auth, ["post"; 3]);
+    let f = &st.token_forms[0];
+    assert_eq!(
+        (
+            f["grant_type"].as_str(),
+            f["scope"].as_str(),
+            f["resource"].as_str()
+        ),
+        ("client_credentials", "mcp:basic", w.mcp.url.as_str())
+    );
+    assert!(st.registrations.is_empty() && st.authorize.is_empty());
+    assert_eq!(w.opens(), 0);
 }
