@@ -50,6 +50,7 @@ pub struct Args {
     pub use_id_token: bool,
     pub client_credentials: bool,
     pub token_endpoint: Option<String>,
+    pub device_code: bool,
     pub command: Command,
     /// The flag that chose `command` as the user typed it (`--token`, `-c`), for messages.
     pub command_flag: Option<String>,
@@ -148,6 +149,8 @@ pub enum Grant {
     AuthorizationCode,
     /// `--client-credentials`: the client's own id and secret, no user (RFC 6749 section 4.4).
     ClientCredentials,
+    /// `--device-code`: the user signs in on any device with a printed code (RFC 8628).
+    DeviceCode,
 }
 
 /// How much goes to stderr.
@@ -297,9 +300,7 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
             Long("token-endpoint") => {
                 args.token_endpoint = Some(string(&mut p, "--token-endpoint")?)
             }
-            Long(name @ "device-code") => {
-                return Err(Error::Usage(unsupported(name)));
-            }
+            Long("device-code") => args.device_code = true,
             Long("login" | "token") => set_command(&mut args, Command::Login, typed)?,
             Long("logout" | "reset-auth") => set_command(&mut args, Command::Logout, typed)?,
             Long("auth-status" | "test-auth") => {
@@ -388,15 +389,6 @@ fn set_command(args: &mut Args, c: Command, flag: String) -> Result<(), Error> {
     args.command = c;
     args.command_flag = Some(flag);
     Ok(())
-}
-
-/// The refusal of an npm `mcp-remote` flag this one does not implement, with what to do instead.
-fn unsupported(name: &str) -> String {
-    let instead = match name {
-        "device-code" => "sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir",
-        _ => "see --help",
-    };
-    format!("--{name}: not supported by this mcp-remote; {instead}")
 }
 
 fn value(p: &mut lexopt::Parser, flag: &str) -> Result<OsString, Error> {
@@ -605,7 +597,14 @@ impl Config {
                     "--client-credentials and an Authorization header ({flag}) cannot be used together"
                 )));
             }
+            if args.device_code {
+                return Err(Error::Usage(
+                    "--client-credentials and --device-code cannot be used together".into(),
+                ));
+            }
             Grant::ClientCredentials
+        } else if args.device_code {
+            Grant::DeviceCode
         } else {
             Grant::AuthorizationCode
         };
@@ -1016,8 +1015,8 @@ FLAGS:
                                       are answered with an error.
     --debug                           Verbose logs on stderr.
     --silent                          Errors only on stderr.
-    --auth-timeout <duration>         How long to wait for the browser sign-in: 30, 90s,
-                                      2m, 1m30s (default 120s).
+    --auth-timeout <duration>         How long to wait for the browser (or device) sign-in:
+                                      30, 90s, 2m, 1m30s (default 120s).
     --static-oauth-client-metadata <json|@file>
                                       Extra client metadata for dynamic registration.
     --static-oauth-client-info <json|@file>
@@ -1047,6 +1046,10 @@ FLAGS:
     --token-endpoint <url>            With --client-credentials: the token endpoint to use
                                       (https, or http to loopback or with --allow-http);
                                       no discovery happens. Without it, it is discovered.
+    --device-code                     Sign in on any device (OAuth device authorization
+                                      grant): a URL and a code are printed on stderr, and
+                                      the browser opens if there is one. No callback port.
+                                      Needs an authorization server that offers it.
 
 NETWORK:
     --header-file <path>              Read headers from a file: one \"Name: value\" per line,
@@ -1072,8 +1075,6 @@ NETWORK:
 
     -h, --help                        Print this help.
     -V, --version                     Print the version.
-
-    Refused npm flag (exit 2, saying what to do instead): --device-code.
 
 SIGN-IN COMMANDS (run once, then exit):
     --login          Sign in now and store the tokens (also: --token). Use it ahead of time
@@ -1775,11 +1776,20 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_npm_flags_are_refused_by_name() {
-        let err = config(&["https://e.com", "--device-code"]).unwrap_err();
-        assert!(
-            err.starts_with("--device-code: not supported by this mcp-remote; "),
-            "{err}"
+    fn device_code() {
+        let c = config(&["https://e.com", "--device-code"]).unwrap();
+        assert_eq!(c.grant, Grant::DeviceCode);
+        let err = config(&[
+            "https://e.com",
+            "--device-code",
+            "--client-credentials",
+            "--static-oauth-client-info",
+            r#"{"client_id":"svc","client_secret":"s"}"#,
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "--client-credentials and --device-code cannot be used together"
         );
     }
 

@@ -32,6 +32,8 @@ pub mod store;
 const REFRESH_MARGIN_SECS: u64 = 60;
 /// A token the server refuses within this time of being issued is not refreshed but replaced.
 const FRESH: Duration = Duration::from_secs(30);
+/// The grant type of the device flow's token requests (RFC 8628 section 3.4).
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// What sign-in needs from the command line. No `Debug`: the static client info holds a secret.
 #[derive(Clone)]
@@ -303,7 +305,7 @@ impl Auth {
         if refreshable || self.s.grant != Grant::ClientCredentials {
             self.refresh_now(Some(used))
         } else {
-            self.client_credentials(None, None, None)
+            self.sign_in(None, None, None)
         }
     }
 
@@ -445,29 +447,46 @@ impl Auth {
         }
     }
 
-    /// Discovery, registration, the browser, the exchange.
+    /// Discovery (kept for refreshes), the scope to ask for (the challenge's, else what the
+    /// metadata offers), then the grant: registration, the browser, the exchange by default.
     fn sign_in(
         &self,
         scope_hint: Option<&str>,
         resource_metadata: Option<&str>,
         version: Option<&str>,
     ) -> Result<(), String> {
-        if self.s.grant == Grant::ClientCredentials {
-            return self.client_credentials(scope_hint, resource_metadata, version);
+        let found = self.discover(resource_metadata, version)?;
+        let scope = discovery::pick_scope(scope_hint, found.prm.as_ref(), &found.asm);
+        let scope = scope.as_deref();
+        lock(&self.current).found = Some(found.clone());
+        match self.s.grant {
+            Grant::ClientCredentials => return self.client_credentials(&found, scope),
+            Grant::DeviceCode => return self.device_code(&found, scope),
+            Grant::AuthorizationCode => {}
         }
-        let (found, scope) = self.discover_with_scope(scope_hint, resource_metadata, version)?;
+        self.healing(|skip_stored| {
+            let (cb, client, stored) = self
+                .callback_and_client(&found, skip_stored)
+                .map_err(Failure::Other)?;
+            let (tokens, pending) = self
+                .authorize(&found, &cb, &client, scope)
+                .map_err(|f| f.healable_if(stored))?;
+            // The browser hears of success only once the tokens are saved; a failed save drops
+            // `pending`, which shows the failure page.
+            self.keep(tokens).map_err(Failure::Other)?;
+            pending.succeeded();
+            Ok(())
+        })
+    }
+
+    /// Runs `attempt`; when it finds the stored registration stale, drops it and tries once
+    /// more with a new one (`attempt` is told to skip the store).
+    fn healing(&self, mut attempt: impl FnMut(bool) -> Result<(), Failure>) -> Result<(), String> {
         let mut healed = false;
         loop {
-            let (cb, client, stored) = self.callback_and_client(&found, healed)?;
-            match self.authorize(&found, &cb, &client, scope.as_deref()) {
-                Ok((tokens, pending)) => {
-                    // The browser hears of success only once the tokens are saved; a failed
-                    // save drops `pending`, which shows the failure page.
-                    self.keep(tokens)?;
-                    pending.succeeded();
-                    return Ok(());
-                }
-                Err(Failure::StaleClient(why)) if stored && !healed => {
+            match attempt(healed) {
+                Ok(()) => return Ok(()),
+                Err(Failure::StaleClient(why)) if !healed => {
                     log::info!("the authorization server no longer knows the stored registration ({why}); registering again");
                     if let Some(store) = &self.store {
                         store.remove("client.json");
@@ -479,61 +498,187 @@ impl Auth {
         }
     }
 
+    /// RFC 8628: the user signs in on any device with the code printed here, while this
+    /// process polls the token endpoint. No callback port.
+    fn device_code(&self, found: &Found, scope: Option<&str>) -> Result<(), String> {
+        let endpoint = found.asm.device_authorization_endpoint.clone().ok_or_else(|| {
+            format!("the authorization server {} offers no device sign-in (its metadata has no device_authorization_endpoint); sign in without --device-code", found.asm.issuer)
+        })?;
+        self.check_endpoint(&endpoint)?;
+        self.healing(|skip_stored| {
+            let (client, stored) = self
+                .device_client(found, skip_stored)
+                .map_err(Failure::Other)?;
+            let tokens = self
+                .device_sign_in(found, &endpoint, &client, scope)
+                .map_err(|f| f.healable_if(stored))?;
+            self.keep(tokens).map_err(Failure::Other)
+        })
+    }
+
+    /// The client for the device flow: static, else a stored registration made for it, else a
+    /// new one. A registration made for the browser flow has a redirect URI and may lack the
+    /// device grant, so it is not used here (and one made here has none, so the browser flow
+    /// registers anew).
+    fn device_client(&self, f: &Found, skip_stored: bool) -> Result<(Client, bool), String> {
+        if let Some(c) = self.static_client(&f.asm, None) {
+            return Ok((c, false));
+        }
+        let stored = (!skip_stored)
+            .then(|| self.stored_client(&f.asm.issuer))
+            .flatten()
+            .filter(|c| c.redirect_uri.is_none());
+        match stored {
+            Some(c) => Ok((c, true)),
+            None => Ok((self.register(f, None)?, false)),
+        }
+    }
+
+    /// The device authorization request, the prompt, and the polling of the token endpoint.
+    fn device_sign_in(
+        &self,
+        f: &Found,
+        endpoint: &str,
+        client: &Client,
+        scope: Option<&str>,
+    ) -> Result<Tokens, Failure> {
+        let resource = self.resource(f);
+        let mut form: Vec<(&str, &str)> = Vec::new();
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        if let Some(r) = &resource {
+            form.push(("resource", r));
+        }
+        let r = self
+            .client_post(endpoint, client, form.clone())
+            .map_err(Failure::Other)?;
+        if !r.ok() {
+            return Err(Failure::refusal(&r, "the device authorization request"));
+        }
+        let v = r.json.unwrap_or_default();
+        let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let (Some(device_code), Some(user_code), Some(uri)) = (
+            text("device_code").map(Secret::new),
+            text("user_code"),
+            text("verification_uri"),
+        ) else {
+            return Err(Failure::Other("the device authorization response lacks device_code, user_code or verification_uri".into()));
+        };
+        let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(1800);
+        let mut interval = v
+            .get("interval")
+            .and_then(Value::as_u64)
+            .unwrap_or(5)
+            .max(1);
+        eprintln!(
+            "mcp-remote: sign in to {}: visit {uri} and enter the code {user_code}",
+            self.server.origin()
+        );
+        let mut child = None;
+        if let Some(complete) = text("verification_uri_complete") {
+            eprintln!("mcp-remote: or open: {complete}");
+            child = callback::open_browser(complete, self.s.browser.as_deref())
+                .map_err(|e| log::warn!("{e}"))
+                .ok();
+        }
+        let started = Instant::now();
+        let expires = started + Duration::from_secs(expires_in);
+        let timeout = started + self.s.auth_timeout;
+        let result = loop {
+            if !self.pause(Duration::from_secs(interval), expires.min(timeout)) {
+                break Err(Failure::Other(if self.stop.load(Ordering::SeqCst) {
+                    "stopped waiting for the device sign-in (stdin closed)".into()
+                } else if expires <= timeout {
+                    "the device code expired before the sign-in was completed".into()
+                } else {
+                    "timed out waiting for the device sign-in (see --auth-timeout)".into()
+                }));
+            }
+            form.retain(|(k, _)| *k == "resource");
+            form.push(("grant_type", DEVICE_GRANT));
+            form.push(("device_code", device_code.expose()));
+            let r = self
+                .token_request(f, client, form.clone())
+                .map_err(Failure::Other)?;
+            if r.ok() {
+                break tokens_from(&r, &f.asm.issuer, scope, None, self.s.use_id_token)
+                    .map_err(Failure::Other);
+            }
+            let error = r
+                .json
+                .as_ref()
+                .and_then(|j| j.get("error"))
+                .and_then(Value::as_str);
+            match error.unwrap_or_default() {
+                "authorization_pending" => {}
+                "slow_down" => interval += 5,
+                "access_denied" => break Err(Failure::Other("the sign-in was denied".into())),
+                "expired_token" => {
+                    break Err(Failure::Other(
+                        "the device code expired before the sign-in was completed".into(),
+                    ))
+                }
+                _ => {
+                    break Err(Failure::Other(format!(
+                        "the device sign-in failed: {}",
+                        r.oauth_error()
+                    )))
+                }
+            }
+        };
+        reap(child);
+        result
+    }
+
+    /// Sleeps `d` in short steps, so that stdin closing ends the wait at once. False when the
+    /// wait must end instead: stdin closed, or `deadline` came first.
+    fn pause(&self, d: Duration, deadline: Instant) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            if now >= deadline {
+                return false;
+            }
+            std::thread::sleep((until.min(deadline) - now).min(Duration::from_millis(100)));
+        }
+    }
+
     /// RFC 6749 section 4.4: the client's own credentials (from --static-oauth-client-info) at
     /// the token endpoint, with the resource and scope the code flow would ask for. No browser,
     /// no callback, and no refresh token needed: a refused token is simply replaced.
-    fn client_credentials(
-        &self,
-        scope_hint: Option<&str>,
-        resource_metadata: Option<&str>,
-        version: Option<&str>,
-    ) -> Result<(), String> {
-        let (found, scope) = self.discover_with_scope(scope_hint, resource_metadata, version)?;
+    fn client_credentials(&self, found: &Found, scope: Option<&str>) -> Result<(), String> {
         let client = self
             .static_client(&found.asm, None)
             .filter(|c| c.client_secret.is_some())
             .ok_or("--client-credentials needs --static-oauth-client-info with a client_secret")?;
-        let resource = self.resource(&found);
+        let resource = self.resource(found);
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(r) = &resource {
             form.push(("resource", r));
         }
-        if let Some(s) = &scope {
+        if let Some(s) = scope {
             form.push(("scope", s));
         }
-        let r = self.token_request(&found, &client, form)?;
+        let r = self.token_request(found, &client, form)?;
         if !r.ok() {
             return Err(format!(
                 "the token endpoint refused the client credentials: {}",
                 r.oauth_error()
             ));
         }
-        let tokens = tokens_from(
-            &r,
-            &found.asm.issuer,
-            scope.as_deref(),
-            None,
-            self.s.use_id_token,
-        )?;
+        let tokens = tokens_from(&r, &found.asm.issuer, scope, None, self.s.use_id_token)?;
         log::info!(
             "obtained a token with the client credentials of {}",
             client.client_id
         );
         self.keep(tokens)
-    }
-
-    /// Discovery, kept for refreshes, and the scope to ask for (the challenge's, else what the
-    /// metadata offers).
-    fn discover_with_scope(
-        &self,
-        scope_hint: Option<&str>,
-        resource_metadata: Option<&str>,
-        version: Option<&str>,
-    ) -> Result<(Found, Option<String>), String> {
-        let found = self.discover(resource_metadata, version)?;
-        let scope = discovery::pick_scope(scope_hint, found.prm.as_ref(), &found.asm);
-        lock(&self.current).found = Some(found.clone());
-        Ok((found, scope))
     }
 
     fn discover(
@@ -700,7 +845,7 @@ impl Auth {
             }
             log::info!("the callback address changed; registering again");
         }
-        let c = self.register(f, &redirect)?;
+        let c = self.register(f, Some(&redirect))?;
         Ok((cb, c, false))
     }
 
@@ -747,7 +892,8 @@ impl Auth {
     }
 
     /// RFC 7591 dynamic client registration.
-    fn register(&self, f: &Found, redirect: &str) -> Result<Client, String> {
+    /// Without a redirect URI: a registration for the device flow.
+    fn register(&self, f: &Found, redirect: Option<&str>) -> Result<Client, String> {
         let endpoint = f.asm.registration_endpoint.clone().ok_or(
             "the authorization server does not support dynamic client registration; pass --static-oauth-client-info '{\"client_id\":\"...\"}'",
         )?;
@@ -755,14 +901,20 @@ impl Auth {
         let method = discovery::pick_auth_method(&f.asm.token_endpoint_auth_methods);
         let mut meta = json!({
             "client_name": "mcp-remote",
-            "redirect_uris": [redirect],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
             "token_endpoint_auth_method": method,
             "application_type": "native",
             "software_id": "mcp-remote-rust",
             "software_version": env!("CARGO_PKG_VERSION"),
         });
+        match redirect {
+            Some(r) => {
+                meta["redirect_uris"] = json!([r]);
+                meta["grant_types"] = json!(["authorization_code", "refresh_token"]);
+                meta["response_types"] = json!(["code"]);
+            }
+            // The device flow redirects nowhere and asks for no authorization code.
+            None => meta["grant_types"] = json!([DEVICE_GRANT, "refresh_token"]),
+        }
         if let (Some(extra), Some(m)) = (
             self.s
                 .static_client_metadata
@@ -898,14 +1050,7 @@ impl Auth {
             .token_request(f, client, form)
             .map_err(Failure::Other)?;
         if !r.ok() {
-            let why = r.oauth_error();
-            return Err(
-                if why.starts_with("invalid_client") || why.starts_with("unauthorized_client") {
-                    Failure::StaleClient(why)
-                } else {
-                    Failure::Other(format!("the token exchange failed: {why}"))
-                },
-            );
+            return Err(Failure::refusal(&r, "the token exchange"));
         }
         let tokens = tokens_from(&r, &f.asm.issuer, scope, None, self.s.use_id_token)
             .map_err(Failure::Other)?;
@@ -968,9 +1113,20 @@ impl Auth {
         &self,
         f: &Found,
         client: &'a Client,
+        form: Vec<(&'a str, &'a str)>,
+    ) -> Result<Reply, String> {
+        self.client_post(&f.asm.token_endpoint, client, form)
+    }
+
+    /// POSTs `form` to an endpoint of the authorization server (token, device authorization)
+    /// with the client's authentication, refusing a redirect.
+    fn client_post<'a>(
+        &self,
+        endpoint: &str,
+        client: &'a Client,
         mut form: Vec<(&'a str, &'a str)>,
     ) -> Result<Reply, String> {
-        self.check_endpoint(&f.asm.token_endpoint)?;
+        self.check_endpoint(endpoint)?;
         let mut headers: Vec<(&str, String)> = Vec::new();
         match (client.auth_method.as_str(), &client.client_secret) {
             ("client_secret_basic", Some(secret)) => {
@@ -991,7 +1147,7 @@ impl Auth {
         let r = self
             .http
             .post_oauth(
-                &f.asm.token_endpoint,
+                endpoint,
                 "application/x-www-form-urlencoded",
                 url::form(&form).as_bytes(),
                 &hs,
@@ -999,7 +1155,7 @@ impl Auth {
             .map_err(|e| e.to_string())?;
         if (300..400).contains(&r.status) {
             return Err(format!(
-                "the token endpoint answered with a redirect (HTTP {}); refusing to follow it",
+                "{endpoint} answered with a redirect (HTTP {}); refusing to follow it",
                 r.status
             ));
         }
@@ -1024,6 +1180,26 @@ enum Failure {
     /// The authorization server does not know the client (any more).
     StaleClient(String),
     Other(String),
+}
+
+impl Failure {
+    /// The authorization server refused `what`: a stale client when it no longer knows it.
+    fn refusal(r: &Reply, what: &str) -> Failure {
+        let why = r.oauth_error();
+        if why.starts_with("invalid_client") || why.starts_with("unauthorized_client") {
+            Failure::StaleClient(why)
+        } else {
+            Failure::Other(format!("{what} failed: {why}"))
+        }
+    }
+
+    /// Only a stored registration can be healed by registering again.
+    fn healable_if(self, stored: bool) -> Failure {
+        match self {
+            Failure::StaleClient(why) if !stored => Failure::Other(why),
+            f => f,
+        }
+    }
 }
 
 /// The tokens of a token endpoint's answer. With `want_id_token` (`--use-id-token`) the answer

@@ -161,9 +161,9 @@ fn a_refused_header_file_token_is_named() {
 }
 
 #[test]
-fn npm_flags_refused_or_given_wrongly() {
+fn npm_sign_in_flags_given_wrongly() {
     let cases = [
-        (&["--device-code"][..], "--device-code: not supported by this mcp-remote; sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir"),
+        (&["--device-code", "--client-credentials", "--static-oauth-client-info", r#"{"client_id":"a","client_secret":"b"}"#][..], "--client-credentials and --device-code cannot be used together"),
         (&["--client-credentials"], "--client-credentials: needs --static-oauth-client-info with the client's \"client_id\" and \"client_secret\""),
         (&["--token-endpoint", "https://as.example/token"], "--token-endpoint: only goes with --client-credentials"),
     ];

@@ -44,6 +44,12 @@ struct Knobs {
     cc_client: Option<(String, String)>,
     /// `token_endpoint_auth_methods_supported` (default `["none"]`).
     auth_methods: Option<Vec<String>>,
+    /// Offer the device flow (RFC 8628), with a poll interval of 1 s.
+    device: bool,
+    /// Answer this many device polls with `authorization_pending` before the tokens.
+    device_pending: usize,
+    /// Answer the first device poll with `slow_down`.
+    device_slow_down: bool,
 }
 
 #[derive(Default)]
@@ -60,6 +66,11 @@ struct AsState {
     issued_secrets: Vec<String>,
     /// How each client_credentials request authenticated: "basic" or "post".
     token_auth: Vec<String>,
+    /// Device authorization requests, and the device codes issued: code -> scope.
+    device_forms: Vec<HashMap<String, String>>,
+    device_codes: HashMap<String, Option<String>>,
+    /// When each device poll came.
+    polls: Vec<Instant>,
 }
 
 struct World {
@@ -225,8 +236,35 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
             if s.k.advertise_iss {
                 m["authorization_response_iss_parameter_supported"] = json!(true);
             }
+            if s.k.device {
+                m["device_authorization_endpoint"] =
+                    json!(format!("{issuer}/device_authorization"));
+            }
             resp.json(&[], &m);
         }
+        "/device_authorization" => {
+            let f = query(&String::from_utf8_lossy(&req.body));
+            s.device_forms.push(f.clone());
+            if !f.get("client_id").is_some_and(|c| s.clients.contains(c)) {
+                return refuse(resp, 401, "invalid_client");
+            }
+            s.n += 1;
+            let code = format!("dc-{}-secretvalue", s.n);
+            s.device_codes.insert(code.clone(), f.get("scope").cloned());
+            s.issued_secrets.push(code.clone());
+            resp.json(
+                &[],
+                &json!({
+                    "device_code": code,
+                    "user_code": "WDJB-MJHT",
+                    "verification_uri": format!("{issuer}/device"),
+                    "verification_uri_complete": format!("{issuer}/device?user_code=WDJB-MJHT"),
+                    "expires_in": 600,
+                    "interval": 1,
+                }),
+            );
+        }
+        "/device" => resp.body(200, "text/plain", &[], b"enter the code"),
         "/register" => {
             s.n += 1;
             let id = format!("client-{}", s.n);
@@ -329,6 +367,22 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                         )
                     }
                 },
+                Some("urn:ietf:params:oauth:grant-type:device_code") => {
+                    s.polls.push(Instant::now());
+                    let answer = if !s.device_codes.contains_key(&f["device_code"]) {
+                        "invalid_grant"
+                    } else if s.k.device_slow_down && s.polls.len() == 1 {
+                        "slow_down"
+                    } else if s.polls.len() <= s.k.device_pending {
+                        "authorization_pending"
+                    } else {
+                        ""
+                    };
+                    if !answer.is_empty() {
+                        return refuse(resp, 400, answer);
+                    }
+                    s.device_codes.remove(&f["device_code"]).flatten()
+                }
                 Some("client_credentials") => {
                     // The client authenticates with HTTP Basic or in the form.
                     let basic = req
@@ -348,12 +402,7 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                     };
                     s.token_auth.push(how.to_string());
                     if given.is_none() || given != s.k.cc_client {
-                        return resp.body(
-                            401,
-                            "application/json",
-                            &[],
-                            br#"{"error":"invalid_client","error_description":"bad client credentials"}"#,
-                        );
+                        return refuse(resp, 401, "invalid_client");
                     }
                     // RFC 6749 section 4.4.3: no refresh token.
                     with_refresh = false;
@@ -398,6 +447,12 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
         }
         _ => resp.status(404, "not found"),
     }
+}
+
+/// An OAuth error answer (RFC 6749 section 5.2).
+fn refuse(resp: &mut Resp, status: u16, error: &str) {
+    let body = json!({ "error": error }).to_string();
+    resp.body(status, "application/json", &[], body.as_bytes());
 }
 
 /// Seconds since the Unix epoch.
@@ -800,10 +855,15 @@ fn stdin_eof_during_the_wait_frees_the_port_and_exits() {
     // A browser that never follows the link.
     let mut cmd = w.command(&["--debug"]);
     cmd.env("BROWSER", "true");
-    let mut p = Proxy::spawn(cmd);
+    close_while_waiting(Proxy::spawn(cmd), "sign in to");
+}
+
+/// Sends `initialize`, waits for `prompt` on stderr, then closes stdin: the proxy must exit at
+/// once, with success.
+fn close_while_waiting(mut p: Proxy, prompt: &str) {
     p.send(&initialize(0));
     let t = Instant::now();
-    while !p.stderr().contains("sign in to") {
+    while !p.stderr().contains(prompt) {
         assert!(t.elapsed() < WAIT, "{}", p.stderr());
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -1049,6 +1109,13 @@ fn init_fails_storing_nothing(w: &World, args: &[&str], why: &str) {
     assert!(!w.store_dir().join("tokens.json").exists());
 }
 
+/// The values of `keys` in a form ("" when absent).
+fn fields<'a>(form: &'a HashMap<String, String>, keys: &[&str]) -> Vec<&'a str> {
+    keys.iter()
+        .map(|k| form.get(*k).map_or("", String::as_str))
+        .collect()
+}
+
 fn cc_knobs() -> Knobs {
     Knobs {
         cc_client: Some(("svc-1".into(), "cc-secret-value".into())),
@@ -1135,15 +1202,108 @@ fn client_credentials_discovers_the_token_endpoint_and_its_auth_method() {
     p.close();
     let st = w.st.lock().unwrap();
     assert_eq!(st.token_auth, ["post"; 3]);
-    let f = &st.token_forms[0];
     assert_eq!(
-        (
-            f["grant_type"].as_str(),
-            f["scope"].as_str(),
-            f["resource"].as_str()
-        ),
-        ("client_credentials", "mcp:basic", w.mcp.url.as_str())
+        fields(&st.token_forms[0], &["grant_type", "scope", "resource"]),
+        ["client_credentials", "mcp:basic", &w.mcp.url]
     );
     assert!(st.registrations.is_empty() && st.authorize.is_empty());
     assert_eq!(w.opens(), 0);
+}
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+#[test]
+fn device_code_polls_until_the_user_approves() {
+    let w = World::new(Knobs {
+        device: true,
+        device_pending: 2,
+        challenge_scope: Some("mcp:basic".into()),
+        ..knobs()
+    });
+    let mut p = w.proxy(&["--device-code"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    let err = p.stderr();
+    let prompt = format!(
+        "mcp-remote: sign in to {}: visit {}/device and enter the code WDJB-MJHT",
+        w.mcp.url.trim_end_matches("/mcp"),
+        w.issuer()
+    );
+    assert!(err.contains(&prompt), "{err}");
+    // The browser was sent to the complete verification URI; no authorization request.
+    let opened = std::fs::read_to_string(&w.opened).unwrap();
+    assert_eq!(
+        opened.trim(),
+        format!("{}/device?user_code=WDJB-MJHT", w.issuer())
+    );
+    let st = w.st.lock().unwrap();
+    assert!(st.authorize.is_empty());
+    assert_eq!(
+        st.registrations[0]["grant_types"],
+        json!([DEVICE_GRANT, "refresh_token"])
+    );
+    assert!(st.registrations[0].get("redirect_uris").is_none());
+    assert_eq!(
+        fields(&st.device_forms[0], &["client_id", "scope", "resource"]),
+        ["client-1", "mcp:basic", &w.mcp.url]
+    );
+    // Two "authorization_pending" answers, then the tokens.
+    let polls: Vec<_> = st
+        .token_forms
+        .iter()
+        .filter(|f| f["grant_type"] == DEVICE_GRANT)
+        .collect();
+    assert_eq!(polls.len(), 3);
+    assert_eq!(polls[2]["resource"], w.mcp.url);
+    assert!(w.store_dir().join("tokens.json").exists());
+    drop(st);
+    assert_no_secrets(&w, &err);
+}
+
+#[test]
+fn device_code_slows_down_when_asked() {
+    let w = World::new(Knobs {
+        device: true,
+        device_slow_down: true,
+        ..knobs()
+    });
+    let mut p = w.proxy(&["--device-code"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    let st = w.st.lock().unwrap();
+    assert_eq!(st.polls.len(), 2);
+    // The interval was 1 s; slow_down adds 5 s.
+    let gap = st.polls[1] - st.polls[0];
+    assert!(gap >= Duration::from_millis(5900), "{gap:?}");
+}
+
+#[test]
+fn device_code_needs_a_device_authorization_endpoint() {
+    let w = World::new(knobs());
+    init_fails_storing_nothing(
+        &w,
+        &["--device-code"],
+        "its metadata has no device_authorization_endpoint",
+    );
+    assert!(w.st.lock().unwrap().registrations.is_empty());
+    assert_eq!(w.opens(), 0);
+}
+
+#[test]
+fn device_code_wait_ends_at_the_auth_timeout_and_when_stdin_closes() {
+    let w = World::new(Knobs {
+        device: true,
+        device_pending: usize::MAX,
+        ..knobs()
+    });
+    let t = Instant::now();
+    init_fails_storing_nothing(
+        &w,
+        &["--device-code", "--auth-timeout", "2s"],
+        "timed out waiting for the device sign-in (see --auth-timeout)",
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    close_while_waiting(w.proxy(&["--device-code"]), "enter the code");
 }
