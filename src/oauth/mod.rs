@@ -598,9 +598,10 @@ impl Auth {
             form.retain(|(k, _)| *k == "resource");
             form.push(("grant_type", DEVICE_GRANT));
             form.push(("device_code", device_code.expose()));
-            let r = self
-                .token_request(f, client, form.clone())
-                .map_err(Failure::Other)?;
+            let r = match self.token_request(f, client, form.clone()) {
+                Ok(r) => r,
+                Err(e) => break Err(Failure::Other(e)),
+            };
             if r.ok() {
                 break tokens_from(&r, &f.asm.issuer, scope, None, self.s.use_id_token)
                     .map_err(Failure::Other);
