@@ -47,6 +47,10 @@ pub struct Args {
     pub headers_timeout: Option<String>,
     pub body_timeout: Option<String>,
     pub disable_cookies: bool,
+    pub use_id_token: bool,
+    pub client_credentials: bool,
+    pub token_endpoint: Option<String>,
+    pub device_code: bool,
     pub command: Command,
     /// The flag that chose `command` as the user typed it (`--token`, `-c`), for messages.
     pub command_flag: Option<String>,
@@ -138,6 +142,17 @@ pub enum Protocol {
     Modern,
 }
 
+/// How sign-in obtains tokens.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Grant {
+    /// The browser and a loopback callback (the default).
+    AuthorizationCode,
+    /// `--client-credentials`: the client's own id and secret, no user (RFC 6749 section 4.4).
+    ClientCredentials,
+    /// `--device-code`: the user signs in on any device with a printed code (RFC 8628).
+    DeviceCode,
+}
+
 /// How much goes to stderr.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Verbosity {
@@ -186,6 +201,11 @@ pub struct Config {
     pub body_timeout: Option<Duration>,
     /// `--disable-cookies`: keep no cookies from the MCP server (see [`crate::cookies`]).
     pub disable_cookies: bool,
+    /// `--use-id-token`: send the token response's OpenID Connect ID token as the bearer.
+    pub use_id_token: bool,
+    pub grant: Grant,
+    /// `--token-endpoint`: the token endpoint for `--client-credentials`; no discovery at all.
+    pub token_endpoint: Option<String>,
     pub command: Command,
     /// The flag that chose `command` as the user typed it (`--token`, `-c`), for messages; empty
     /// for the proxy.
@@ -275,11 +295,12 @@ fn parse_from(mut p: lexopt::Parser) -> Result<Args, Error> {
             }
             Long("body-timeout") => args.body_timeout = Some(string(&mut p, "--body-timeout")?),
             Long("disable-cookies") => args.disable_cookies = true,
-            Long(
-                name @ ("use-id-token" | "device-code" | "client-credentials" | "token-endpoint"),
-            ) => {
-                return Err(Error::Usage(unsupported(name)));
+            Long("use-id-token") => args.use_id_token = true,
+            Long("client-credentials") => args.client_credentials = true,
+            Long("token-endpoint") => {
+                args.token_endpoint = Some(string(&mut p, "--token-endpoint")?)
             }
+            Long("device-code") => args.device_code = true,
             Long("login" | "token") => set_command(&mut args, Command::Login, typed)?,
             Long("logout" | "reset-auth") => set_command(&mut args, Command::Logout, typed)?,
             Long("auth-status" | "test-auth") => {
@@ -368,17 +389,6 @@ fn set_command(args: &mut Args, c: Command, flag: String) -> Result<(), Error> {
     args.command = c;
     args.command_flag = Some(flag);
     Ok(())
-}
-
-/// The refusal of an npm `mcp-remote` flag this one does not implement, with what to do instead.
-fn unsupported(name: &str) -> String {
-    let instead = match name {
-        "use-id-token" => "the access token is sent, as MCP requires; to send another token, give --header \"Authorization: Bearer ${TOKEN}\"",
-        "device-code" => "sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir",
-        "client-credentials" | "token-endpoint" => "get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\"",
-        _ => "see --help",
-    };
-    format!("--{name}: not supported by this mcp-remote; {instead}")
 }
 
 fn value(p: &mut lexopt::Parser, flag: &str) -> Result<OsString, Error> {
@@ -568,6 +578,45 @@ impl Config {
                 ));
             }
         }
+        let grant = if args.client_credentials {
+            let has = |k: &str| {
+                static_client_info
+                    .as_ref()
+                    .and_then(|i| i.get(k))
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| !v.is_empty())
+            };
+            if !has("client_id") || !has("client_secret") {
+                return Err(usage(
+                    "--client-credentials",
+                    "needs --static-oauth-client-info with the client's \"client_id\" and \"client_secret\"".into(),
+                ));
+            }
+            if let Some(flag) = authorization_from {
+                return Err(Error::Usage(format!(
+                    "--client-credentials and an Authorization header ({flag}) cannot be used together"
+                )));
+            }
+            if args.device_code {
+                return Err(Error::Usage(
+                    "--client-credentials and --device-code cannot be used together".into(),
+                ));
+            }
+            Grant::ClientCredentials
+        } else if args.device_code {
+            Grant::DeviceCode
+        } else {
+            Grant::AuthorizationCode
+        };
+        if let Some(u) = &args.token_endpoint {
+            if grant != Grant::ClientCredentials {
+                return Err(usage(
+                    "--token-endpoint",
+                    "only goes with --client-credentials".into(),
+                ));
+            }
+            check_url(u, args.allow_http).map_err(|m| usage("--token-endpoint", m))?;
+        }
         let host = args.host.unwrap_or_else(|| "127.0.0.1".into());
         if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
             return Err(usage(
@@ -695,6 +744,9 @@ impl Config {
             headers_timeout,
             body_timeout,
             disable_cookies: args.disable_cookies,
+            use_id_token: args.use_id_token,
+            grant,
+            token_endpoint: args.token_endpoint,
             command: args.command,
             command_flag,
             authorization_from,
@@ -958,8 +1010,8 @@ FLAGS:
                                       are answered with an error.
     --debug                           Verbose logs on stderr.
     --silent                          Errors only on stderr.
-    --auth-timeout <duration>         How long to wait for the browser sign-in: 30, 90s,
-                                      2m, 1m30s (default 120s).
+    --auth-timeout <duration>         How long to wait for the browser (or device) sign-in:
+                                      30, 90s, 2m, 1m30s (default 120s).
     --static-oauth-client-metadata <json|@file>
                                       Extra client metadata for dynamic registration.
     --static-oauth-client-info <json|@file>
@@ -978,6 +1030,21 @@ FLAGS:
                                       state and code_challenge(_method) cannot be set.
     --auth-success-url <url>          Send the browser there after a successful sign-in
                                       (https, or http to loopback or with --allow-http).
+    --use-id-token                    Send the OpenID Connect ID token from the token
+                                      response instead of the access token (refreshed by
+                                      its exp claim); a response without one is an error.
+    --client-credentials              Sign in as the client itself, with no user and no
+                                      browser (OAuth client credentials grant), using the
+                                      client_id and client_secret of
+                                      --static-oauth-client-info (required). A refused
+                                      token is replaced by a new one.
+    --token-endpoint <url>            With --client-credentials: the token endpoint to use
+                                      (https, or http to loopback or with --allow-http);
+                                      no discovery happens. Without it, it is discovered.
+    --device-code                     Sign in on any device (OAuth device authorization
+                                      grant): a URL and a code are printed on stderr, and
+                                      the browser opens if there is one. No callback port.
+                                      Needs an authorization server that offers it.
 
 NETWORK:
     --header-file <path>              Read headers from a file: one \"Name: value\" per line,
@@ -1005,9 +1072,6 @@ NETWORK:
 
     -h, --help                        Print this help.
     -V, --version                     Print the version.
-
-    Refused npm flags (exit 2, saying what to do instead): --use-id-token, --device-code,
-    --client-credentials, --token-endpoint.
 
 SIGN-IN COMMANDS (run once, then exit):
     --login          Sign in now and store the tokens (also: --token). Use it ahead of time
@@ -1615,19 +1679,113 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_npm_flags_are_refused_by_name() {
-        for flag in [
-            "--use-id-token",
+    fn use_id_token() {
+        assert!(!config(&["https://e.com"]).unwrap().use_id_token);
+        assert!(
+            config(&["https://e.com", "--use-id-token"])
+                .unwrap()
+                .use_id_token
+        );
+    }
+
+    #[test]
+    fn client_credentials_and_token_endpoint() {
+        let info = r#"{"client_id":"svc","client_secret":"s"}"#;
+        let c = config(&["https://e.com"]).unwrap();
+        assert_eq!(
+            (c.grant, c.token_endpoint),
+            (Grant::AuthorizationCode, None)
+        );
+        let c = config(&[
+            "https://e.com",
+            "--client-credentials",
+            "--static-oauth-client-info",
+            info,
+            "--token-endpoint",
+            "https://as.example/token",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.grant, c.token_endpoint.as_deref()),
+            (Grant::ClientCredentials, Some("https://as.example/token"))
+        );
+        let needs = "--client-credentials: needs --static-oauth-client-info with the client's \"client_id\" and \"client_secret\"";
+        let cases: [(&[&str], &str); 6] = [
+            (&["--client-credentials"], needs),
+            (
+                &[
+                    "--client-credentials",
+                    "--static-oauth-client-info",
+                    r#"{"client_id":"svc"}"#,
+                ],
+                needs,
+            ),
+            (
+                &["--token-endpoint", "https://as.example/token"],
+                "--token-endpoint: only goes with --client-credentials",
+            ),
+            (
+                &[
+                    "--client-credentials",
+                    "--static-oauth-client-info",
+                    info,
+                    "--token-endpoint",
+                    "http://as.example/token",
+                ],
+                "--token-endpoint: \"http://as.example/token\" uses plain http to a non-loopback host; use https, or pass --allow-http (development only)",
+            ),
+            (
+                &[
+                    "--client-credentials",
+                    "--static-oauth-client-info",
+                    info,
+                    "--token-endpoint",
+                ],
+                "--token-endpoint: missing value",
+            ),
+            (
+                &[
+                    "--client-credentials",
+                    "--static-oauth-client-info",
+                    info,
+                    "--header",
+                    "Authorization: Bearer x",
+                ],
+                "--client-credentials and an Authorization header (--header) cannot be used together",
+            ),
+        ];
+        for (argv, err) in cases {
+            let mut all = vec!["https://e.com"];
+            all.extend_from_slice(argv);
+            assert_eq!(config(&all).unwrap_err(), err, "{argv:?}");
+        }
+        assert!(config(&[
+            "https://e.com",
+            "--client-credentials",
+            "--static-oauth-client-info",
+            info,
+            "--token-endpoint",
+            "http://127.0.0.1:9/token",
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn device_code() {
+        let c = config(&["https://e.com", "--device-code"]).unwrap();
+        assert_eq!(c.grant, Grant::DeviceCode);
+        let err = config(&[
+            "https://e.com",
             "--device-code",
             "--client-credentials",
-            "--token-endpoint",
-        ] {
-            let err = config(&["https://e.com", flag, "https://as.example/token"]).unwrap_err();
-            assert!(
-                err.starts_with(&format!("{flag}: not supported by this mcp-remote; ")),
-                "{err}"
-            );
-        }
+            "--static-oauth-client-info",
+            r#"{"client_id":"svc","client_secret":"s"}"#,
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "--client-credentials and --device-code cannot be used together"
+        );
     }
 
     #[test]

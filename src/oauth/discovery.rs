@@ -83,6 +83,8 @@ pub struct ServerMetadata {
     pub token_endpoint_auth_methods: Vec<String>,
     pub cimd_supported: bool,
     pub iss_parameter_supported: bool,
+    /// RFC 8628, for `--device-code`.
+    pub device_authorization_endpoint: Option<String>,
 }
 
 /// Validates authorization server metadata fetched for `issuer`: the `issuer` must be identical
@@ -135,6 +137,11 @@ pub fn check_as_metadata(
             .get("authorization_response_iss_parameter_supported")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        device_authorization_endpoint: doc
+            .get("device_authorization_endpoint")
+            .and_then(Value::as_str)
+            .filter(|v| Url::parse(v).is_ok())
+            .map(str::to_string),
     })
 }
 
@@ -150,6 +157,24 @@ pub fn default_endpoints(server: &Url) -> ServerMetadata {
         token_endpoint_auth_methods: Vec::new(),
         cimd_supported: false,
         iss_parameter_supported: false,
+        device_authorization_endpoint: None,
+    }
+}
+
+/// `--token-endpoint`: no discovery, only the token endpoint, which also names the issuer the
+/// tokens are stored for. Nothing else is known, so the client authenticates with
+/// client_secret_basic, the RFC 8414 default.
+pub fn token_endpoint_only(token_endpoint: &str) -> ServerMetadata {
+    ServerMetadata {
+        issuer: token_endpoint.to_string(),
+        authorization_endpoint: String::new(),
+        token_endpoint: token_endpoint.to_string(),
+        registration_endpoint: None,
+        scopes_supported: None,
+        token_endpoint_auth_methods: Vec::new(),
+        cimd_supported: false,
+        iss_parameter_supported: false,
+        device_authorization_endpoint: None,
     }
 }
 

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::cli::Config;
+use crate::cli::{Config, Grant};
 use crate::http::{Http, Reply};
 use crate::secret::Secret;
 use crate::url::{self, Url};
@@ -24,6 +24,7 @@ use store::{Client, Store, Tokens};
 pub mod callback;
 pub mod challenge;
 pub mod discovery;
+pub mod jwt;
 pub mod pkce;
 pub mod store;
 
@@ -31,6 +32,8 @@ pub mod store;
 const REFRESH_MARGIN_SECS: u64 = 60;
 /// A token the server refuses within this time of being issued is not refreshed but replaced.
 const FRESH: Duration = Duration::from_secs(30);
+/// The grant type of the device flow's token requests (RFC 8628 section 3.4).
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// What sign-in needs from the command line. No `Debug`: the static client info holds a secret.
 #[derive(Clone)]
@@ -52,6 +55,11 @@ pub struct Settings {
     pub auth_success_url: Option<String>,
     pub browser: Option<String>,
     pub config_dir: Option<PathBuf>,
+    /// `--use-id-token`: the bearer is the ID token, and its expiry the one that counts.
+    pub use_id_token: bool,
+    pub grant: Grant,
+    /// `--token-endpoint`: skip discovery, use this token endpoint.
+    pub token_endpoint: Option<String>,
 }
 
 /// What discovery found, kept for refreshes.
@@ -103,6 +111,9 @@ impl Auth {
             auth_success_url: cfg.auth_success_url.clone(),
             browser: std::env::var("BROWSER").ok(),
             config_dir: cfg.config_dir.clone(),
+            use_id_token: cfg.use_id_token,
+            grant: cfg.grant,
+            token_endpoint: cfg.token_endpoint.clone(),
         };
         match Auth::new(settings, http, stop) {
             Ok(a) => Some(a),
@@ -130,26 +141,53 @@ impl Auth {
             log::debug!("using stored tokens");
         }
         auth.http
-            .set_bearer(tokens.as_ref().map(|t| t.access_token.clone()));
+            .set_bearer(tokens.as_ref().map(|t| auth.sent(t).clone()));
         lock(&auth.current).tokens = tokens;
         Ok(auth)
     }
 
-    /// The access token to send, refreshed first when it is about to expire.
+    /// The token sent to the server: the ID token with `--use-id-token`, else the access token.
+    /// (Tokens without an ID token never become current under that flag: see `load_tokens` and
+    /// `tokens_from`.)
+    fn sent<'a>(&self, t: &'a Tokens) -> &'a Secret {
+        match (&t.id_token, self.s.use_id_token) {
+            (Some(id), true) => id,
+            _ => &t.access_token,
+        }
+    }
+
+    /// Whether the token sent expires within `margin` seconds.
+    fn expiring(&self, t: &Tokens, margin: u64) -> bool {
+        if self.s.use_id_token {
+            t.id_token_expires_within(margin)
+        } else {
+            t.expires_within(margin)
+        }
+    }
+
+    /// The token to send, refreshed first when it is about to expire.
     pub fn bearer(&self) -> Option<Secret> {
         let (token, due) = {
             let c = lock(&self.current);
             let t = c.tokens.as_ref()?;
             (
-                t.access_token.clone(),
-                t.expires_within(REFRESH_MARGIN_SECS) && t.refresh_token.is_some(),
+                self.sent(t).clone(),
+                self.expiring(t, REFRESH_MARGIN_SECS)
+                    && (t.refresh_token.is_some() || self.s.grant == Grant::ClientCredentials),
             )
         };
         if due {
             let _one = lock(&self.flow);
-            if lock(&self.current).tokens.as_ref().map(|t| &t.access_token) == Some(&token) {
-                match self.with_file_lock(|| self.refresh_now(Some(&token))) {
-                    Ok(()) => log::info!("access token refreshed before it expired"),
+            if lock(&self.current).tokens.as_ref().map(|t| self.sent(t)) == Some(&token) {
+                match self.with_file_lock(|| self.renew_now(&token)) {
+                    Ok(()) => log::info!(
+                        "{} refreshed before it expired",
+                        if self.s.use_id_token {
+                            "ID token"
+                        } else {
+                            "access token"
+                        }
+                    ),
                     Err(e) => log::warn!("could not refresh the access token ahead of expiry: {e}"),
                 }
             }
@@ -157,7 +195,7 @@ impl Auth {
         lock(&self.current)
             .tokens
             .as_ref()
-            .map(|t| t.access_token.clone())
+            .map(|t| self.sent(t).clone())
     }
 
     /// The server answered 401 to a request that carried `used`: get a token it accepts.
@@ -176,7 +214,7 @@ impl Auth {
         }
         self.with_file_lock(|| {
             if let Some(t) = self.load_tokens() {
-                if Some(&t.access_token) != used && !t.expires_within(0) {
+                if Some(self.sent(&t)) != used && !self.expiring(&t, 0) {
                     log::info!("using tokens another mcp-remote just obtained");
                     self.adopt(t, false);
                     return Ok(());
@@ -184,7 +222,7 @@ impl Auth {
             }
             let fresh = retrying && {
                 let c = lock(&self.current);
-                c.tokens.as_ref().map(|t| &t.access_token) == used
+                c.tokens.as_ref().map(|t| self.sent(t)) == used
                     && c.issued.is_some_and(|i| i.elapsed() < FRESH)
             };
             if fresh {
@@ -242,19 +280,33 @@ impl Auth {
         let _one = lock(&self.flow);
         self.with_file_lock(|| {
             if let Some(t) = self.load_tokens() {
-                if !t.expires_within(REFRESH_MARGIN_SECS) {
+                if !self.expiring(&t, REFRESH_MARGIN_SECS) {
                     self.adopt(t, false);
                     return Ok(());
                 }
                 if t.refresh_token.is_some() {
                     self.adopt(t.clone(), false);
-                    if self.refresh_now(Some(&t.access_token)).is_ok() {
+                    if self.refresh_now(Some(self.sent(&t))).is_ok() {
                         return Ok(());
                     }
                 }
             }
             self.sign_in(None, None, version)
         })
+    }
+
+    /// Replaces tokens about to expire: with the refresh token, else (client credentials, which
+    /// needs no user) with a new grant.
+    fn renew_now(&self, used: &Secret) -> Result<(), String> {
+        let refreshable = lock(&self.current)
+            .tokens
+            .as_ref()
+            .is_some_and(|t| t.refresh_token.is_some());
+        if refreshable || self.s.grant != Grant::ClientCredentials {
+            self.refresh_now(Some(used))
+        } else {
+            self.sign_in(None, None, None)
+        }
     }
 
     /// `--logout`: removes this server's stored state. Returns the directory if there was one.
@@ -298,8 +350,18 @@ impl Auth {
                         Some(_) => "expired".to_string(),
                         None => "no expiry given".to_string(),
                     };
+                    let id = match &t.id_token {
+                        Some(i) => match jwt::expiry(i.expose()) {
+                            Ok(at) if at > store::now_secs() => {
+                                format!("ID token expires in {}s; ", at - store::now_secs())
+                            }
+                            Ok(_) => "ID token expired; ".to_string(),
+                            Err(e) => format!("{e}; "),
+                        },
+                        None => String::new(),
+                    };
                     out.push_str(&format!(
-                        "tokens: from {}; access token {exp}; {}; scopes: {}\n",
+                        "tokens: from {}; access token {exp}; {id}{}; scopes: {}\n",
                         t.issuer,
                         if t.refresh_token.is_some() {
                             "refresh token stored"
@@ -320,7 +382,7 @@ impl Auth {
     fn replaced_since(&self, used: Option<&Secret>) -> bool {
         let c = lock(&self.current);
         match (&c.tokens, used) {
-            (Some(t), Some(u)) => &t.access_token != u,
+            (Some(t), Some(u)) => self.sent(t) != u,
             (Some(_), None) => true,
             _ => false,
         }
@@ -339,13 +401,20 @@ impl Auth {
     fn load_tokens(&self) -> Option<Tokens> {
         let store = self.store.as_ref()?;
         match store.load("tokens.json") {
-            Ok(Some(v)) => Tokens::from_json(&v).or_else(|| {
-                log::warn!(
-                    "{} is missing fields; ignoring it",
-                    store.dir().join("tokens.json").display()
-                );
-                None
-            }),
+            Ok(Some(v)) => match Tokens::from_json(&v) {
+                Some(t) if self.s.use_id_token && t.id_token.is_none() => {
+                    log::info!("the stored tokens have no ID token, which --use-id-token sends; signing in again");
+                    None
+                }
+                Some(t) => Some(t),
+                None => {
+                    log::warn!(
+                        "{} is missing fields; ignoring it",
+                        store.dir().join("tokens.json").display()
+                    );
+                    None
+                }
+            },
             Ok(None) => None,
             Err(e) => {
                 log::warn!("{e}");
@@ -355,7 +424,7 @@ impl Auth {
     }
 
     fn adopt(&self, t: Tokens, issued_now: bool) {
-        self.http.set_bearer(Some(t.access_token.clone()));
+        self.http.set_bearer(Some(self.sent(&t).clone()));
         let mut c = lock(&self.current);
         c.tokens = Some(t);
         c.issued = issued_now.then(Instant::now);
@@ -378,7 +447,8 @@ impl Auth {
         }
     }
 
-    /// Discovery, registration, the browser, the exchange.
+    /// Discovery (kept for refreshes), the scope to ask for (the challenge's, else what the
+    /// metadata offers), then the grant: registration, the browser, the exchange by default.
     fn sign_in(
         &self,
         scope_hint: Option<&str>,
@@ -386,23 +456,37 @@ impl Auth {
         version: Option<&str>,
     ) -> Result<(), String> {
         let found = self.discover(resource_metadata, version)?;
-        let scope = match scope_hint {
-            Some(s) => discovery::pick_scope(Some(s), found.prm.as_ref(), &found.asm),
-            None => discovery::pick_scope(None, found.prm.as_ref(), &found.asm),
-        };
+        let scope = discovery::pick_scope(scope_hint, found.prm.as_ref(), &found.asm);
+        let scope = scope.as_deref();
         lock(&self.current).found = Some(found.clone());
+        match self.s.grant {
+            Grant::ClientCredentials => return self.client_credentials(&found, scope),
+            Grant::DeviceCode => return self.device_code(&found, scope),
+            Grant::AuthorizationCode => {}
+        }
+        self.healing(|skip_stored| {
+            let (cb, client, stored) = self
+                .callback_and_client(&found, skip_stored)
+                .map_err(Failure::Other)?;
+            let (tokens, pending) = self
+                .authorize(&found, &cb, &client, scope)
+                .map_err(|f| f.healable_if(stored))?;
+            // The browser hears of success only once the tokens are saved; a failed save drops
+            // `pending`, which shows the failure page.
+            self.keep(tokens).map_err(Failure::Other)?;
+            pending.succeeded();
+            Ok(())
+        })
+    }
+
+    /// Runs `attempt`; when it finds the stored registration stale, drops it and tries once
+    /// more with a new one (`attempt` is told to skip the store).
+    fn healing(&self, mut attempt: impl FnMut(bool) -> Result<(), Failure>) -> Result<(), String> {
         let mut healed = false;
         loop {
-            let (cb, client, stored) = self.callback_and_client(&found, healed)?;
-            match self.authorize(&found, &cb, &client, scope.as_deref()) {
-                Ok((tokens, pending)) => {
-                    // The browser hears of success only once the tokens are saved; a failed
-                    // save drops `pending`, which shows the failure page.
-                    self.keep(tokens)?;
-                    pending.succeeded();
-                    return Ok(());
-                }
-                Err(Failure::StaleClient(why)) if stored && !healed => {
+            match attempt(healed) {
+                Ok(()) => return Ok(()),
+                Err(Failure::StaleClient(why)) if !healed => {
                     log::info!("the authorization server no longer knows the stored registration ({why}); registering again");
                     if let Some(store) = &self.store {
                         store.remove("client.json");
@@ -414,11 +498,203 @@ impl Auth {
         }
     }
 
+    /// RFC 8628: the user signs in on any device with the code printed here, while this
+    /// process polls the token endpoint. No callback port.
+    fn device_code(&self, found: &Found, scope: Option<&str>) -> Result<(), String> {
+        let endpoint = found.asm.device_authorization_endpoint.clone().ok_or_else(|| {
+            format!("the authorization server {} offers no device sign-in (its metadata has no device_authorization_endpoint); sign in without --device-code", found.asm.issuer)
+        })?;
+        self.check_endpoint(&endpoint)?;
+        self.healing(|skip_stored| {
+            let (client, stored) = self
+                .device_client(found, skip_stored)
+                .map_err(Failure::Other)?;
+            let tokens = self
+                .device_sign_in(found, &endpoint, &client, scope)
+                .map_err(|f| f.healable_if(stored))?;
+            self.keep(tokens).map_err(Failure::Other)
+        })
+    }
+
+    /// The client for the device flow: static, else a stored registration made for it, else a
+    /// new one. A registration made for the browser flow has a redirect URI and may lack the
+    /// device grant, so it is not used here (and one made here has none, so the browser flow
+    /// registers anew).
+    fn device_client(&self, f: &Found, skip_stored: bool) -> Result<(Client, bool), String> {
+        if let Some(c) = self.static_client(&f.asm, None) {
+            return Ok((c, false));
+        }
+        let stored = (!skip_stored)
+            .then(|| self.stored_client(&f.asm.issuer))
+            .flatten()
+            .filter(|c| c.redirect_uri.is_none());
+        match stored {
+            Some(c) => Ok((c, true)),
+            None => Ok((self.register(f, None)?, false)),
+        }
+    }
+
+    /// The device authorization request, the prompt, and the polling of the token endpoint.
+    fn device_sign_in(
+        &self,
+        f: &Found,
+        endpoint: &str,
+        client: &Client,
+        scope: Option<&str>,
+    ) -> Result<Tokens, Failure> {
+        let resource = self.resource(f);
+        let mut form: Vec<(&str, &str)> = Vec::new();
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        if let Some(r) = &resource {
+            form.push(("resource", r));
+        }
+        let r = self
+            .client_post(endpoint, client, form.clone())
+            .map_err(Failure::Other)?;
+        if !r.ok() {
+            return Err(Failure::refusal(&r, "the device authorization request"));
+        }
+        let v = r.json.unwrap_or_default();
+        let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let (Some(device_code), Some(user_code), Some(uri)) = (
+            text("device_code").map(Secret::new),
+            text("user_code"),
+            text("verification_uri"),
+        ) else {
+            return Err(Failure::Other("the device authorization response lacks device_code, user_code or verification_uri".into()));
+        };
+        let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(1800);
+        let mut interval = v
+            .get("interval")
+            .and_then(Value::as_u64)
+            .unwrap_or(5)
+            .max(1);
+        eprintln!(
+            "mcp-remote: sign in to {}: visit {uri} and enter the code {user_code}",
+            self.server.origin()
+        );
+        let mut child = None;
+        if let Some(complete) = text("verification_uri_complete") {
+            eprintln!("mcp-remote: or open: {complete}");
+            child = callback::open_browser(complete, self.s.browser.as_deref())
+                .map_err(|e| log::warn!("{e}"))
+                .ok();
+        }
+        let started = Instant::now();
+        let expires = started + Duration::from_secs(expires_in);
+        let timeout = started + self.s.auth_timeout;
+        let result = loop {
+            if !self.pause(Duration::from_secs(interval), expires.min(timeout)) {
+                break Err(Failure::Other(if self.stop.load(Ordering::SeqCst) {
+                    "stopped waiting for the device sign-in (stdin closed)".into()
+                } else if expires <= timeout {
+                    "the device code expired before the sign-in was completed".into()
+                } else {
+                    "timed out waiting for the device sign-in (see --auth-timeout)".into()
+                }));
+            }
+            form.retain(|(k, _)| *k == "resource");
+            form.push(("grant_type", DEVICE_GRANT));
+            form.push(("device_code", device_code.expose()));
+            let r = match self.token_request(f, client, form.clone()) {
+                Ok(r) => r,
+                Err(e) => break Err(Failure::Other(e)),
+            };
+            if r.ok() {
+                break tokens_from(&r, &f.asm.issuer, scope, None, self.s.use_id_token)
+                    .map_err(Failure::Other);
+            }
+            let error = r
+                .json
+                .as_ref()
+                .and_then(|j| j.get("error"))
+                .and_then(Value::as_str);
+            match error.unwrap_or_default() {
+                "authorization_pending" => {}
+                "slow_down" => interval += 5,
+                "access_denied" => break Err(Failure::Other("the sign-in was denied".into())),
+                "expired_token" => {
+                    break Err(Failure::Other(
+                        "the device code expired before the sign-in was completed".into(),
+                    ))
+                }
+                _ => {
+                    break Err(Failure::Other(format!(
+                        "the device sign-in failed: {}",
+                        r.oauth_error()
+                    )))
+                }
+            }
+        };
+        reap(child);
+        result
+    }
+
+    /// Sleeps `d` in short steps, so that stdin closing ends the wait at once. False when the
+    /// wait must end instead: stdin closed, or `deadline` came first.
+    fn pause(&self, d: Duration, deadline: Instant) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            if now >= deadline {
+                return false;
+            }
+            std::thread::sleep((until.min(deadline) - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    /// RFC 6749 section 4.4: the client's own credentials (from --static-oauth-client-info) at
+    /// the token endpoint, with the resource and scope the code flow would ask for. No browser,
+    /// no callback, and no refresh token needed: a refused token is simply replaced.
+    fn client_credentials(&self, found: &Found, scope: Option<&str>) -> Result<(), String> {
+        let client = self
+            .static_client(&found.asm, None)
+            .filter(|c| c.client_secret.is_some())
+            .ok_or("--client-credentials needs --static-oauth-client-info with a client_secret")?;
+        let resource = self.resource(found);
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if let Some(r) = &resource {
+            form.push(("resource", r));
+        }
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let r = self.token_request(found, &client, form)?;
+        if !r.ok() {
+            return Err(format!(
+                "the token endpoint refused the client credentials: {}",
+                r.oauth_error()
+            ));
+        }
+        let tokens = tokens_from(&r, &found.asm.issuer, scope, None, self.s.use_id_token)?;
+        log::info!(
+            "obtained a token with the client credentials of {}",
+            client.client_id
+        );
+        self.keep(tokens)
+    }
+
     fn discover(
         &self,
         resource_metadata: Option<&str>,
         version: Option<&str>,
     ) -> Result<Found, String> {
+        if let Some(te) = &self.s.token_endpoint {
+            return Ok(Found {
+                prm: None,
+                asm: discovery::token_endpoint_only(te),
+            });
+        }
+        // PKCE matters only where there is an authorization request.
+        let browser = self.s.grant == Grant::AuthorizationCode;
         let headers: Vec<(&str, &str)> = version
             .map(|v| vec![("MCP-Protocol-Version", v)])
             .unwrap_or_default();
@@ -440,7 +716,7 @@ impl Auth {
                     let Some(doc) = self.fetch(&u, &headers)? else {
                         continue;
                     };
-                    match discovery::check_as_metadata(&doc, issuer, true) {
+                    match discovery::check_as_metadata(&doc, issuer, browser) {
                         Ok(m) => {
                             got = Some(m);
                             break;
@@ -505,11 +781,13 @@ impl Auth {
         }
     }
 
-    /// OAuth endpoints must be https, except on loopback hosts (development and tests).
+    /// OAuth endpoints must be https, except on loopback hosts (development and tests), and the
+    /// --token-endpoint the command line allowed (http there needs --allow-http).
     fn check_endpoint(&self, u: &str) -> Result<(), String> {
         let p = Url::parse(u)?;
         if p.scheme == "https"
             || p.is_loopback()
+            || self.s.token_endpoint.as_deref() == Some(u)
             || (self.server.scheme == "http" && p.same_origin(&self.server))
         {
             Ok(())
@@ -568,7 +846,7 @@ impl Auth {
             }
             log::info!("the callback address changed; registering again");
         }
-        let c = self.register(f, &redirect)?;
+        let c = self.register(f, Some(&redirect))?;
         Ok((cb, c, false))
     }
 
@@ -615,7 +893,8 @@ impl Auth {
     }
 
     /// RFC 7591 dynamic client registration.
-    fn register(&self, f: &Found, redirect: &str) -> Result<Client, String> {
+    /// Without a redirect URI: a registration for the device flow.
+    fn register(&self, f: &Found, redirect: Option<&str>) -> Result<Client, String> {
         let endpoint = f.asm.registration_endpoint.clone().ok_or(
             "the authorization server does not support dynamic client registration; pass --static-oauth-client-info '{\"client_id\":\"...\"}'",
         )?;
@@ -623,14 +902,20 @@ impl Auth {
         let method = discovery::pick_auth_method(&f.asm.token_endpoint_auth_methods);
         let mut meta = json!({
             "client_name": "mcp-remote",
-            "redirect_uris": [redirect],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
             "token_endpoint_auth_method": method,
             "application_type": "native",
             "software_id": "mcp-remote-rust",
             "software_version": env!("CARGO_PKG_VERSION"),
         });
+        match redirect {
+            Some(r) => {
+                meta["redirect_uris"] = json!([r]);
+                meta["grant_types"] = json!(["authorization_code", "refresh_token"]);
+                meta["response_types"] = json!(["code"]);
+            }
+            // The device flow redirects nowhere and asks for no authorization code.
+            None => meta["grant_types"] = json!([DEVICE_GRANT, "refresh_token"]),
+        }
         if let (Some(extra), Some(m)) = (
             self.s
                 .static_client_metadata
@@ -766,16 +1051,10 @@ impl Auth {
             .token_request(f, client, form)
             .map_err(Failure::Other)?;
         if !r.ok() {
-            let why = r.oauth_error();
-            return Err(
-                if why.starts_with("invalid_client") || why.starts_with("unauthorized_client") {
-                    Failure::StaleClient(why)
-                } else {
-                    Failure::Other(format!("the token exchange failed: {why}"))
-                },
-            );
+            return Err(Failure::refusal(&r, "the token exchange"));
         }
-        let tokens = tokens_from(&r, &f.asm.issuer, scope, None).map_err(Failure::Other)?;
+        let tokens = tokens_from(&r, &f.asm.issuer, scope, None, self.s.use_id_token)
+            .map_err(Failure::Other)?;
         // The caller tells the browser (our page, or --auth-success-url) once the tokens are
         // saved; on every failure before that, dropping `pending` shows a failure page.
         Ok((tokens, pending))
@@ -790,7 +1069,7 @@ impl Auth {
         let Some(t) = tokens else {
             return Err("no tokens".into());
         };
-        if used.is_some_and(|u| *u != t.access_token) {
+        if used.is_some_and(|u| u != self.sent(&t)) {
             return Ok(());
         }
         let rt = t.refresh_token.clone().ok_or("no refresh token")?;
@@ -821,7 +1100,13 @@ impl Auth {
         if !r.ok() {
             return Err(format!("the refresh was refused: {}", r.oauth_error()));
         }
-        let new = tokens_from(&r, &t.issuer, t.scope.as_deref(), Some(rt))?;
+        let new = tokens_from(
+            &r,
+            &t.issuer,
+            t.scope.as_deref(),
+            Some(rt),
+            self.s.use_id_token,
+        )?;
         self.keep(new)
     }
 
@@ -829,9 +1114,20 @@ impl Auth {
         &self,
         f: &Found,
         client: &'a Client,
+        form: Vec<(&'a str, &'a str)>,
+    ) -> Result<Reply, String> {
+        self.client_post(&f.asm.token_endpoint, client, form)
+    }
+
+    /// POSTs `form` to an endpoint of the authorization server (token, device authorization)
+    /// with the client's authentication, refusing a redirect.
+    fn client_post<'a>(
+        &self,
+        endpoint: &str,
+        client: &'a Client,
         mut form: Vec<(&'a str, &'a str)>,
     ) -> Result<Reply, String> {
-        self.check_endpoint(&f.asm.token_endpoint)?;
+        self.check_endpoint(endpoint)?;
         let mut headers: Vec<(&str, String)> = Vec::new();
         match (client.auth_method.as_str(), &client.client_secret) {
             ("client_secret_basic", Some(secret)) => {
@@ -852,7 +1148,7 @@ impl Auth {
         let r = self
             .http
             .post_oauth(
-                &f.asm.token_endpoint,
+                endpoint,
                 "application/x-www-form-urlencoded",
                 url::form(&form).as_bytes(),
                 &hs,
@@ -860,7 +1156,7 @@ impl Auth {
             .map_err(|e| e.to_string())?;
         if (300..400).contains(&r.status) {
             return Err(format!(
-                "the token endpoint answered with a redirect (HTTP {}); refusing to follow it",
+                "{endpoint} answered with a redirect (HTTP {}); refusing to follow it",
                 r.status
             ));
         }
@@ -887,11 +1183,34 @@ enum Failure {
     Other(String),
 }
 
+impl Failure {
+    /// The authorization server refused `what`: a stale client when it no longer knows it.
+    fn refusal(r: &Reply, what: &str) -> Failure {
+        let why = r.oauth_error();
+        if why.starts_with("invalid_client") || why.starts_with("unauthorized_client") {
+            Failure::StaleClient(why)
+        } else {
+            Failure::Other(format!("{what} failed: {why}"))
+        }
+    }
+
+    /// Only a stored registration can be healed by registering again.
+    fn healable_if(self, stored: bool) -> Failure {
+        match self {
+            Failure::StaleClient(why) if !stored => Failure::Other(why),
+            f => f,
+        }
+    }
+}
+
+/// The tokens of a token endpoint's answer. With `want_id_token` (`--use-id-token`) the answer
+/// must carry an `id_token` whose expiry can be read.
 fn tokens_from(
     r: &Reply,
     issuer: &str,
     requested: Option<&str>,
     old_refresh: Option<Secret>,
+    want_id_token: bool,
 ) -> Result<Tokens, String> {
     let v = r
         .json
@@ -908,6 +1227,16 @@ fn tokens_from(
                 "the token endpoint issued a {tt:?} token; only Bearer is supported"
             ));
         }
+    }
+    let id_token = v
+        .get("id_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    if want_id_token {
+        let id = id_token.ok_or(
+            "the token endpoint answered without an id_token, which --use-id-token sends (servers issue one for the openid scope: --authorize-param 'scope=openid ...'; or leave --use-id-token out)",
+        )?;
+        jwt::expiry(id).map_err(|e| format!("{e}: --use-id-token cannot use it"))?;
     }
     Ok(Tokens {
         issuer: issuer.to_string(),
@@ -926,6 +1255,7 @@ fn tokens_from(
             .and_then(Value::as_str)
             .map(str::to_string)
             .or(requested.map(str::to_string)),
+        id_token: id_token.map(Secret::new),
     })
 }
 

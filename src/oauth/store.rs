@@ -184,17 +184,25 @@ pub struct Tokens {
     /// Unix seconds.
     pub expires_at: Option<u64>,
     pub scope: Option<String>,
+    /// The OpenID Connect ID token of the same response, sent instead of the access token with
+    /// `--use-id-token`. Optional in the file: older versions ignore it, and files without it
+    /// still load.
+    pub id_token: Option<Secret>,
 }
 
 impl Tokens {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "issuer": self.issuer,
             "access_token": self.access_token.expose(),
             "refresh_token": self.refresh_token.as_ref().map(Secret::expose),
             "expires_at": self.expires_at,
             "scope": self.scope,
-        })
+        });
+        if let Some(id) = &self.id_token {
+            v["id_token"] = json!(id.expose());
+        }
+        v
     }
 
     pub fn from_json(v: &Value) -> Option<Tokens> {
@@ -207,12 +215,22 @@ impl Tokens {
                 .map(Secret::new),
             expires_at: v.get("expires_at").and_then(Value::as_u64),
             scope: v.get("scope").and_then(Value::as_str).map(str::to_string),
+            id_token: v.get("id_token").and_then(Value::as_str).map(Secret::new),
         })
     }
 
     /// True when the access token expires within `margin` seconds.
     pub fn expires_within(&self, margin: u64) -> bool {
         self.expires_at.is_some_and(|t| t <= now_secs() + margin)
+    }
+
+    /// True when the ID token expires within `margin` seconds (its `exp` claim), or there is no
+    /// ID token whose expiry can be read.
+    pub fn id_token_expires_within(&self, margin: u64) -> bool {
+        self.id_token
+            .as_ref()
+            .and_then(|t| super::jwt::expiry(t.expose()).ok())
+            .is_none_or(|t| t <= now_secs() + margin)
     }
 }
 
@@ -327,10 +345,19 @@ mod tests {
             refresh_token: Some(Secret::new("rt")),
             expires_at: Some(5),
             scope: None,
+            id_token: None,
         };
         s.save("tokens.json", &t.to_json()).unwrap();
         let back = Tokens::from_json(&s.load("tokens.json").unwrap().unwrap()).unwrap();
         assert_eq!(back, t);
+        // The ID token is an optional field: written when there is one, read back.
+        let with_id = Tokens {
+            id_token: Some(Secret::new("e30.eyJleHAiOjV9.x")),
+            ..t.clone()
+        };
+        s.save("tokens.json", &with_id.to_json()).unwrap();
+        let back = Tokens::from_json(&s.load("tokens.json").unwrap().unwrap()).unwrap();
+        assert_eq!(back, with_id);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -394,11 +421,21 @@ mod tests {
             refresh_token: None,
             expires_at: Some(now_secs() + 30),
             scope: None,
+            id_token: None,
         };
         assert!(t.expires_within(60));
         t.expires_at = Some(now_secs() + 3600);
         assert!(!t.expires_within(60));
         t.expires_at = None;
         assert!(!t.expires_within(60));
+        // The ID token's expiry is its exp claim; none, or none readable, counts as expired.
+        assert!(t.id_token_expires_within(60));
+        t.id_token = Some(Secret::new("opaque"));
+        assert!(t.id_token_expires_within(60));
+        t.id_token = Some(Secret::new("e30.eyJleHAiOjV9.x"));
+        assert!(t.id_token_expires_within(60));
+        // {"exp":4102444800}: the year 2100.
+        t.id_token = Some(Secret::new("e30.eyJleHAiOjQxMDI0NDQ4MDB9.x"));
+        assert!(!t.id_token_expires_within(60) && !t.expires_within(60));
     }
 }

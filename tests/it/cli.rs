@@ -161,12 +161,11 @@ fn a_refused_header_file_token_is_named() {
 }
 
 #[test]
-fn npm_flags_this_mcp_remote_refuses() {
+fn npm_sign_in_flags_given_wrongly() {
     let cases = [
-        (&["--use-id-token"][..], "--use-id-token: not supported by this mcp-remote; the access token is sent, as MCP requires; to send another token, give --header \"Authorization: Bearer ${TOKEN}\""),
-        (&["--device-code"], "--device-code: not supported by this mcp-remote; sign-in uses the browser; on a machine without one, open the URL it prints elsewhere and forward the callback port (ssh -L), or run --login on another machine and copy --config-dir"),
-        (&["--client-credentials"], "--client-credentials: not supported by this mcp-remote; get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\""),
-        (&["--token-endpoint", "https://as.example/token"], "--token-endpoint: not supported by this mcp-remote; get the token another way and give it with --header \"Authorization: Bearer ${TOKEN}\""),
+        (&["--device-code", "--client-credentials", "--static-oauth-client-info", r#"{"client_id":"a","client_secret":"b"}"#][..], "--client-credentials and --device-code cannot be used together"),
+        (&["--client-credentials"], "--client-credentials: needs --static-oauth-client-info with the client's \"client_id\" and \"client_secret\""),
+        (&["--token-endpoint", "https://as.example/token"], "--token-endpoint: only goes with --client-credentials"),
     ];
     for (args, want) in cases {
         let mut all = vec!["https://example.com/mcp"];

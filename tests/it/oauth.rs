@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -37,6 +37,19 @@ struct Knobs {
     code_refused: bool,
     /// The 401 challenge asks for this scope.
     challenge_scope: Option<String>,
+    /// Token responses carry an OpenID Connect `id_token` (a JWT whose `exp` is this many
+    /// seconds away), and the MCP server takes only ID tokens, not access tokens.
+    id_token_exp_in: Option<u64>,
+    /// A confidential client (id, secret) allowed the client_credentials grant.
+    cc_client: Option<(String, String)>,
+    /// `token_endpoint_auth_methods_supported` (default `["none"]`).
+    auth_methods: Option<Vec<String>>,
+    /// Offer the device flow (RFC 8628), with a poll interval of 1 s.
+    device: bool,
+    /// Answer this many device polls with `authorization_pending` before the tokens.
+    device_pending: usize,
+    /// Answer the first device poll with `slow_down`.
+    device_slow_down: bool,
 }
 
 #[derive(Default)]
@@ -51,6 +64,13 @@ struct AsState {
     token_forms: Vec<HashMap<String, String>>,
     registrations: Vec<Value>,
     issued_secrets: Vec<String>,
+    /// How each client_credentials request authenticated: "basic" or "post".
+    token_auth: Vec<String>,
+    /// Device authorization requests, and the device codes issued: code -> scope.
+    device_forms: Vec<HashMap<String, String>>,
+    device_codes: HashMap<String, Option<String>>,
+    /// When each device poll came.
+    polls: Vec<Instant>,
 }
 
 struct World {
@@ -210,14 +230,41 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                 "token_endpoint": format!("{issuer}/token"),
                 "registration_endpoint": format!("{issuer}/register"),
                 "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["none"],
+                "token_endpoint_auth_methods_supported": s.k.auth_methods.clone().unwrap_or(vec!["none".into()]),
                 "scopes_supported": ["mcp:basic", "mcp:write"],
             });
             if s.k.advertise_iss {
                 m["authorization_response_iss_parameter_supported"] = json!(true);
             }
+            if s.k.device {
+                m["device_authorization_endpoint"] =
+                    json!(format!("{issuer}/device_authorization"));
+            }
             resp.json(&[], &m);
         }
+        "/device_authorization" => {
+            let f = query(&String::from_utf8_lossy(&req.body));
+            s.device_forms.push(f.clone());
+            if !f.get("client_id").is_some_and(|c| s.clients.contains(c)) {
+                return refuse(resp, 401, "invalid_client");
+            }
+            s.n += 1;
+            let code = format!("dc-{}-secretvalue", s.n);
+            s.device_codes.insert(code.clone(), f.get("scope").cloned());
+            s.issued_secrets.push(code.clone());
+            resp.json(
+                &[],
+                &json!({
+                    "device_code": code,
+                    "user_code": "WDJB-MJHT",
+                    "verification_uri": format!("{issuer}/device"),
+                    "verification_uri_complete": format!("{issuer}/device?user_code=WDJB-MJHT"),
+                    "expires_in": 600,
+                    "interval": 1,
+                }),
+            );
+        }
+        "/device" => resp.body(200, "text/plain", &[], b"enter the code"),
         "/register" => {
             s.n += 1;
             let id = format!("client-{}", s.n);
@@ -287,6 +334,7 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                     b"",
                 );
             }
+            let mut with_refresh = true;
             let scope = match f.get("grant_type").map(String::as_str) {
                 Some("authorization_code") => {
                     let Some((challenge, client, scope)) = s.codes.remove(&f["code"]) else {
@@ -319,6 +367,47 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                         )
                     }
                 },
+                Some("urn:ietf:params:oauth:grant-type:device_code") => {
+                    s.polls.push(Instant::now());
+                    let answer = if !s.device_codes.contains_key(&f["device_code"]) {
+                        "invalid_grant"
+                    } else if s.k.device_slow_down && s.polls.len() == 1 {
+                        "slow_down"
+                    } else if s.polls.len() <= s.k.device_pending {
+                        "authorization_pending"
+                    } else {
+                        ""
+                    };
+                    if !answer.is_empty() {
+                        return refuse(resp, 400, answer);
+                    }
+                    s.device_codes.remove(&f["device_code"]).flatten()
+                }
+                Some("client_credentials") => {
+                    // The client authenticates with HTTP Basic or in the form.
+                    let basic = req
+                        .header("authorization")
+                        .and_then(|a| a.strip_prefix("Basic "))
+                        .and_then(|b| STANDARD.decode(b).ok())
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .and_then(|p| p.split_once(':').map(|(i, s)| (decode(i), decode(s))));
+                    let (how, given) = match basic {
+                        Some(pair) => ("basic", Some(pair)),
+                        None => (
+                            "post",
+                            f.get("client_id")
+                                .cloned()
+                                .zip(f.get("client_secret").cloned()),
+                        ),
+                    };
+                    s.token_auth.push(how.to_string());
+                    if given.is_none() || given != s.k.cc_client {
+                        return refuse(resp, 401, "invalid_client");
+                    }
+                    // RFC 6749 section 4.4.3: no refresh token.
+                    with_refresh = false;
+                    f.get("scope").cloned()
+                }
                 _ => {
                     return resp.body(
                         400,
@@ -333,11 +422,24 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                 format!("at-{}-secretvalue", s.n),
                 format!("rt-{}-secretvalue", s.n),
             );
-            s.tokens.insert(at.clone(), scope.clone());
             s.refresh.insert(rt.clone(), scope.clone());
             s.issued_secrets.push(at.clone());
             s.issued_secrets.push(rt.clone());
             let mut body = json!({"access_token": at, "token_type": "Bearer", "refresh_token": rt, "expires_in": s.k.expires_in.max(1)});
+            if !with_refresh {
+                body.as_object_mut().unwrap().remove("refresh_token");
+            }
+            match s.k.id_token_exp_in {
+                Some(exp_in) => {
+                    let id = jwt(&json!({"sub": "user-1", "jti": s.n, "exp": now() + exp_in}));
+                    s.tokens.insert(id.clone(), scope.clone());
+                    s.issued_secrets.push(id.clone());
+                    body["id_token"] = json!(id);
+                }
+                None => {
+                    s.tokens.insert(at.clone(), scope.clone());
+                }
+            }
             if let Some(sc) = scope {
                 body["scope"] = json!(sc);
             }
@@ -345,6 +447,29 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
         }
         _ => resp.status(404, "not found"),
     }
+}
+
+/// An OAuth error answer (RFC 6749 section 5.2).
+fn refuse(resp: &mut Resp, status: u16, error: &str) {
+    let body = json!({ "error": error }).to_string();
+    resp.body(status, "application/json", &[], body.as_bytes());
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An unsigned JWT (`alg: none`) with these claims.
+fn jwt(claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
 }
 
 fn mcp_server(st: &Mutex<AsState>, issuer: &str, req: &Req, resp: &mut Resp) {
@@ -730,10 +855,15 @@ fn stdin_eof_during_the_wait_frees_the_port_and_exits() {
     // A browser that never follows the link.
     let mut cmd = w.command(&["--debug"]);
     cmd.env("BROWSER", "true");
-    let mut p = Proxy::spawn(cmd);
+    close_while_waiting(Proxy::spawn(cmd), "sign in to");
+}
+
+/// Sends `initialize`, waits for `prompt` on stderr, then closes stdin: the proxy must exit at
+/// once, with success.
+fn close_while_waiting(mut p: Proxy, prompt: &str) {
     p.send(&initialize(0));
     let t = Instant::now();
-    while !p.stderr().contains("sign in to") {
+    while !p.stderr().contains(prompt) {
         assert!(t.elapsed() < WAIT, "{}", p.stderr());
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -913,4 +1043,267 @@ fn tokens_that_cannot_be_saved_are_not_announced_to_the_browser() {
     p.close();
     let page = &w.first_page();
     assert!(page.starts_with("502 "), "{page}");
+}
+
+#[test]
+fn use_id_token_sends_the_id_token_and_refreshes_by_its_exp() {
+    // The access token lives an hour, the ID token 30 s: only the ID token's exp makes the
+    // proxy refresh before the next call.
+    let w = World::new(Knobs {
+        id_token_exp_in: Some(30),
+        ..knobs()
+    });
+    let mut p = w.proxy(&["--use-id-token", "--debug"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    assert!(call(&mut p, 1).get("result").is_some());
+    p.close();
+    let refreshes =
+        w.st.lock()
+            .unwrap()
+            .token_forms
+            .iter()
+            .filter(|f| f["grant_type"] == "refresh_token")
+            .count();
+    assert!(refreshes >= 1, "{}", p.stderr());
+    // The server only ever saw ID tokens.
+    let bearers: Vec<String> = w
+        .mcp
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_string))
+        .collect();
+    assert!(!bearers.is_empty());
+    assert!(
+        bearers.iter().all(|b| b.starts_with("Bearer eyJ")),
+        "{bearers:?}"
+    );
+    // Stored with the other tokens; a second run reuses it without a browser.
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.store_dir().join("tokens.json")).unwrap())
+            .unwrap();
+    assert!(saved["id_token"].as_str().unwrap().starts_with("eyJ"));
+    let mut p2 = w.proxy(&["--use-id-token"]);
+    assert!(init(&mut p2).get("result").is_some());
+    p2.close();
+    assert_eq!(w.opens(), 1);
+    assert_no_secrets(&w, &(p.stderr() + &p2.stderr()));
+}
+
+#[test]
+fn use_id_token_without_an_id_token_is_a_clear_error() {
+    let w = World::new(knobs());
+    init_fails_storing_nothing(
+        &w,
+        &["--use-id-token"],
+        "without an id_token, which --use-id-token sends",
+    );
+}
+
+/// `initialize` through a proxy with `args` gets an error saying `why`, and no tokens are stored.
+fn init_fails_storing_nothing(w: &World, args: &[&str], why: &str) {
+    let mut p = w.proxy(args);
+    let r = init(&mut p);
+    assert!(message(&r).contains(why), "{r}");
+    p.close();
+    assert!(!w.store_dir().join("tokens.json").exists());
+}
+
+/// The values of `keys` in a form ("" when absent).
+fn fields<'a>(form: &'a HashMap<String, String>, keys: &[&str]) -> Vec<&'a str> {
+    keys.iter()
+        .map(|k| form.get(*k).map_or("", String::as_str))
+        .collect()
+}
+
+fn cc_knobs() -> Knobs {
+    Knobs {
+        cc_client: Some(("svc-1".into(), "cc-secret-value".into())),
+        ..knobs()
+    }
+}
+
+/// `--static-oauth-client-info` for the client credentials grant.
+fn cc_info(secret: &str) -> String {
+    json!({"client_id": "svc-1", "client_secret": secret}).to_string()
+}
+
+#[test]
+fn client_credentials_with_a_token_endpoint_skips_discovery() {
+    let w = World::new(cc_knobs());
+    w.st.lock()
+        .unwrap()
+        .issued_secrets
+        .push("cc-secret-value".into());
+    let token_endpoint = format!("{}/token", w.issuer());
+    let args = |info: &str| -> Vec<String> {
+        [
+            "--client-credentials",
+            "--token-endpoint",
+            &token_endpoint,
+            "--static-oauth-client-info",
+            info,
+            "--debug",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    // A wrong secret: a clear error, nothing stored.
+    let wrong = args(&cc_info("wrong"));
+    init_fails_storing_nothing(
+        &w,
+        &wrong.iter().map(String::as_str).collect::<Vec<_>>(),
+        "refused the client credentials: invalid_client",
+    );
+    let right = args(&cc_info("cc-secret-value"));
+    let mut p = w.proxy(&right.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    // The server forgets the token: a 401, and a new one is fetched (there is no refresh token).
+    w.st.lock().unwrap().tokens.clear();
+    assert!(call(&mut p, 1).get("result").is_some(), "{}", p.stderr());
+    p.close();
+    {
+        let st = w.st.lock().unwrap();
+        let grants: Vec<&str> = st
+            .token_forms
+            .iter()
+            .map(|f| f["grant_type"].as_str())
+            .collect();
+        assert_eq!(grants, ["client_credentials"; 3]);
+        assert_eq!(st.token_auth, ["basic"; 3]);
+        assert_eq!(st.token_forms[1]["resource"], w.mcp.url);
+        assert!(!st.token_forms[1].contains_key("client_secret"));
+        assert!(st.registrations.is_empty() && st.authorize.is_empty());
+    }
+    // No discovery at all, and no browser.
+    let metadata = |s: &Server| s.count(|r| r.path.starts_with("/.well-known/"));
+    assert_eq!(metadata(&w.mcp) + metadata(&w.auth), 0);
+    assert_eq!(w.opens(), 0);
+    assert!(w.store_dir().join("tokens.json").exists());
+    assert_no_secrets(&w, &p.stderr());
+}
+
+#[test]
+fn client_credentials_discovers_the_token_endpoint_and_its_auth_method() {
+    let w = World::new(Knobs {
+        auth_methods: Some(vec!["client_secret_post".into()]),
+        challenge_scope: Some("mcp:basic".into()),
+        expires_in: 30,
+        ..cc_knobs()
+    });
+    let info = cc_info("cc-secret-value");
+    let mut p = w.proxy(&["--client-credentials", "--static-oauth-client-info", &info]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    // The token expires within a minute: a new one is fetched before each later request (the
+    // retried initialize and the call), without waiting for a 401.
+    assert!(call(&mut p, 1).get("result").is_some());
+    p.close();
+    let st = w.st.lock().unwrap();
+    assert_eq!(st.token_auth, ["post"; 3]);
+    assert_eq!(
+        fields(&st.token_forms[0], &["grant_type", "scope", "resource"]),
+        ["client_credentials", "mcp:basic", &w.mcp.url]
+    );
+    assert!(st.registrations.is_empty() && st.authorize.is_empty());
+    assert_eq!(w.opens(), 0);
+}
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+#[test]
+fn device_code_polls_until_the_user_approves() {
+    let w = World::new(Knobs {
+        device: true,
+        device_pending: 2,
+        challenge_scope: Some("mcp:basic".into()),
+        ..knobs()
+    });
+    let mut p = w.proxy(&["--device-code"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    let err = p.stderr();
+    let prompt = format!(
+        "mcp-remote: sign in to {}: visit {}/device and enter the code WDJB-MJHT",
+        w.mcp.url.trim_end_matches("/mcp"),
+        w.issuer()
+    );
+    assert!(err.contains(&prompt), "{err}");
+    // The browser was sent to the complete verification URI; no authorization request.
+    let opened = std::fs::read_to_string(&w.opened).unwrap();
+    assert_eq!(
+        opened.trim(),
+        format!("{}/device?user_code=WDJB-MJHT", w.issuer())
+    );
+    let st = w.st.lock().unwrap();
+    assert!(st.authorize.is_empty());
+    assert_eq!(
+        st.registrations[0]["grant_types"],
+        json!([DEVICE_GRANT, "refresh_token"])
+    );
+    assert!(st.registrations[0].get("redirect_uris").is_none());
+    assert_eq!(
+        fields(&st.device_forms[0], &["client_id", "scope", "resource"]),
+        ["client-1", "mcp:basic", &w.mcp.url]
+    );
+    // Two "authorization_pending" answers, then the tokens.
+    let polls: Vec<_> = st
+        .token_forms
+        .iter()
+        .filter(|f| f["grant_type"] == DEVICE_GRANT)
+        .collect();
+    assert_eq!(polls.len(), 3);
+    assert_eq!(polls[2]["resource"], w.mcp.url);
+    assert!(w.store_dir().join("tokens.json").exists());
+    drop(st);
+    assert_no_secrets(&w, &err);
+}
+
+#[test]
+fn device_code_slows_down_when_asked() {
+    let w = World::new(Knobs {
+        device: true,
+        device_slow_down: true,
+        ..knobs()
+    });
+    let mut p = w.proxy(&["--device-code"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    let st = w.st.lock().unwrap();
+    assert_eq!(st.polls.len(), 2);
+    // The interval was 1 s; slow_down adds 5 s.
+    let gap = st.polls[1] - st.polls[0];
+    assert!(gap >= Duration::from_millis(5900), "{gap:?}");
+}
+
+#[test]
+fn device_code_needs_a_device_authorization_endpoint() {
+    let w = World::new(knobs());
+    init_fails_storing_nothing(
+        &w,
+        &["--device-code"],
+        "its metadata has no device_authorization_endpoint",
+    );
+    assert!(w.st.lock().unwrap().registrations.is_empty());
+    assert_eq!(w.opens(), 0);
+}
+
+#[test]
+fn device_code_wait_ends_at_the_auth_timeout_and_when_stdin_closes() {
+    let w = World::new(Knobs {
+        device: true,
+        device_pending: usize::MAX,
+        ..knobs()
+    });
+    let t = Instant::now();
+    init_fails_storing_nothing(
+        &w,
+        &["--device-code", "--auth-timeout", "2s"],
+        "timed out waiting for the device sign-in (see --auth-timeout)",
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    close_while_waiting(w.proxy(&["--device-code"]), "enter the code");
 }
