@@ -131,14 +131,17 @@ fn walk(
                 }
             }
             // Annotations anywhere else are unreachable by the rule; find them to reject them.
-            "items"
-            | "additionalProperties"
-            | "not"
-            | "if"
-            | "then"
-            | "else"
-            | "$defs"
-            | "definitions" => walk(v, path, false, out)?,
+            "items" | "additionalProperties" | "not" | "if" | "then" | "else" => {
+                walk(v, path, false, out)?
+            }
+            // These map names to schemas (an annotation there is reached through `$ref`, or
+            // by pattern): walked as one schema, the annotations in them went unseen and the
+            // tool was kept.
+            "$defs" | "definitions" | "patternProperties" | "dependentSchemas" => {
+                for sub in v.as_object().into_iter().flat_map(|m| m.values()) {
+                    walk(sub, path, false, out)?;
+                }
+            }
             "oneOf" | "anyOf" | "allOf" | "prefixItems" => {
                 for sub in v.as_array().into_iter().flatten() {
                     walk(sub, path, false, out)?;
@@ -276,6 +279,8 @@ mod tests {
             json!({"properties":{"a":{"type":"string","x-mcp-header":"A"},"b":{"type":"string","x-mcp-header":"a"}}}),
             json!({"properties":{"l":{"type":"array","items":{"type":"string","x-mcp-header":"L"}}}}),
             json!({"properties":{"o":{"anyOf":[{"type":"string","x-mcp-header":"O"}]}}}),
+            json!({"properties":{"r":{"$ref":"#/$defs/r"}},"$defs":{"r":{"type":"string","x-mcp-header":"R"}}}),
+            json!({"patternProperties":{"^p":{"type":"string","x-mcp-header":"P"}}}),
         ];
         for s in bad {
             assert!(param_headers(&s).is_err(), "{s}");
