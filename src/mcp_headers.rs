@@ -12,6 +12,8 @@ use crate::jsonrpc::{self, Msg};
 /// The protocol revision from which requests carry their version in `_meta`.
 pub const MODERN: &str = "2026-07-28";
 const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+/// The integers the spec allows in `Mcp-Param-*` headers: ±(2^53−1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// A header value as the spec wants it: plain when it is visible ASCII without leading or
 /// trailing white space (and does not look like the sentinel), else Base64 in the sentinel.
@@ -175,6 +177,14 @@ pub fn param_values(decls: &[ParamHeader], args: &Value) -> Vec<(String, String)
             Value::String(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
             Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            // JSON Schema's `integer` takes 3.0 too; left out, the header a strict server
+            // requires for a value present in the body would be missing (-32020).
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER => {
+                    format!("{}", f as i64)
+                }
+                _ => continue,
+            },
             _ => continue,
         };
         out.push((format!("Mcp-Param-{}", d.name), encode_value(&text)));
@@ -268,6 +278,10 @@ mod tests {
             ]
         );
         assert!(param_values(&d, &json!({"city":null})).is_empty());
+        let days = |v: Value| param_values(&d, &json!({ "days": v }));
+        assert_eq!(days(json!(3.0)), [("Mcp-Param-Days".into(), "3".into())]);
+        assert_eq!(days(json!(-0.0)), [("Mcp-Param-Days".into(), "0".into())]);
+        assert!(days(json!(3.5)).is_empty() && days(json!(1e300)).is_empty());
     }
 
     #[test]

@@ -824,6 +824,8 @@ fn name_and_param_headers_are_encoded_as_the_spec_says() {
             json!({"s":"plain value","b":true,"i":-1}),
             ["plain value", "true", "-1"],
         ),
+        // JSON Schema's integer includes 3.0: present in the body, so the header must be too.
+        (json!({"s":"x","b":true,"i":3.0}), ["x", "true", "3"]),
     ];
     for (args, [s, b, i]) in params {
         let r = send(&mut p, "tools/call", json!({"name":"enc","arguments":args}));
