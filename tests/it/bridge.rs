@@ -1,6 +1,7 @@
 //! A 2025-era client (one that sends `initialize`) against a server that speaks only
 //! 2026-07-28: initialize answered from `server/discover`, `_meta` stamped on every request,
-//! `ping` answered locally, and `input_required` turned into an elicitation and back.
+//! `ping` answered locally, and `input_required` turned into elicitation, sampling and roots
+//! requests to the client and back (at most 10 rounds).
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
