@@ -12,6 +12,8 @@ use crate::jsonrpc::{self, Msg};
 /// The protocol revision from which requests carry their version in `_meta`.
 pub const MODERN: &str = "2026-07-28";
 const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+/// The integers the spec allows in `Mcp-Param-*` headers: ±(2^53−1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// A header value as the spec wants it: plain when it is visible ASCII without leading or
 /// trailing white space (and does not look like the sentinel), else Base64 in the sentinel.
@@ -131,14 +133,17 @@ fn walk(
                 }
             }
             // Annotations anywhere else are unreachable by the rule; find them to reject them.
-            "items"
-            | "additionalProperties"
-            | "not"
-            | "if"
-            | "then"
-            | "else"
-            | "$defs"
-            | "definitions" => walk(v, path, false, out)?,
+            "items" | "additionalProperties" | "not" | "if" | "then" | "else" => {
+                walk(v, path, false, out)?
+            }
+            // These map names to schemas (an annotation there is reached through `$ref`, or
+            // by pattern): walked as one schema, the annotations in them went unseen and the
+            // tool was kept.
+            "$defs" | "definitions" | "patternProperties" | "dependentSchemas" => {
+                for sub in v.as_object().into_iter().flat_map(|m| m.values()) {
+                    walk(sub, path, false, out)?;
+                }
+            }
             "oneOf" | "anyOf" | "allOf" | "prefixItems" => {
                 for sub in v.as_array().into_iter().flatten() {
                     walk(sub, path, false, out)?;
@@ -172,6 +177,14 @@ pub fn param_values(decls: &[ParamHeader], args: &Value) -> Vec<(String, String)
             Value::String(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
             Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            // JSON Schema's `integer` takes 3.0 too; left out, the header a strict server
+            // requires for a value present in the body would be missing (-32020).
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER => {
+                    format!("{}", f as i64)
+                }
+                _ => continue,
+            },
             _ => continue,
         };
         out.push((format!("Mcp-Param-{}", d.name), encode_value(&text)));
@@ -265,6 +278,10 @@ mod tests {
             ]
         );
         assert!(param_values(&d, &json!({"city":null})).is_empty());
+        let days = |v: Value| param_values(&d, &json!({ "days": v }));
+        assert_eq!(days(json!(3.0)), [("Mcp-Param-Days".into(), "3".into())]);
+        assert_eq!(days(json!(-0.0)), [("Mcp-Param-Days".into(), "0".into())]);
+        assert!(days(json!(3.5)).is_empty() && days(json!(1e300)).is_empty());
     }
 
     #[test]
@@ -276,6 +293,8 @@ mod tests {
             json!({"properties":{"a":{"type":"string","x-mcp-header":"A"},"b":{"type":"string","x-mcp-header":"a"}}}),
             json!({"properties":{"l":{"type":"array","items":{"type":"string","x-mcp-header":"L"}}}}),
             json!({"properties":{"o":{"anyOf":[{"type":"string","x-mcp-header":"O"}]}}}),
+            json!({"properties":{"r":{"$ref":"#/$defs/r"}},"$defs":{"r":{"type":"string","x-mcp-header":"R"}}}),
+            json!({"patternProperties":{"^p":{"type":"string","x-mcp-header":"P"}}}),
         ];
         for s in bad {
             assert!(param_headers(&s).is_err(), "{s}");

@@ -55,6 +55,14 @@ pub(super) fn modern_refusal(status: u16, code: Option<i64>) -> bool {
     }
 }
 
+/// Why a request of mcp-remote's own has no answer to use.
+enum OwnFailure {
+    /// Nothing came back (the exchange was closed first).
+    NoAnswer,
+    /// An answer came that serde_json refuses (a number like 1e400, nesting past 128).
+    Unreadable(serde_json::Error),
+}
+
 /// What a bridged client message becomes.
 pub(super) enum Bridged {
     /// Answered here (the answer is already written) or dropped.
@@ -92,7 +100,14 @@ impl Proxy {
                 json!({"_meta": bridge.meta()}),
                 &bridge.version,
             );
-            let Some(r) = reply else { break };
+            let r = match reply {
+                Ok(r) => r,
+                Err(OwnFailure::NoAnswer) => break,
+                Err(OwnFailure::Unreadable(e)) => {
+                    failure = format!("server/discover got an answer mcp-remote cannot read ({e})");
+                    break;
+                }
+            };
             if let Some(result) = r.get("result") {
                 return Ok(result.clone());
             }
@@ -357,11 +372,20 @@ impl Proxy {
                 .map(|b| b.version.clone())
                 .unwrap_or_default();
             match self.own_request(&method, params, &version) {
-                Some(r) => reply = r,
-                None => {
+                Ok(r) => reply = r,
+                Err(OwnFailure::NoAnswer) => {
                     self.write_error(
                         host_id,
                         "the server did not answer the request sent again with the client's input",
+                    );
+                    return;
+                }
+                // An answer came but cannot be read: saying "did not answer" would send the
+                // user looking for a network problem.
+                Err(OwnFailure::Unreadable(e)) => {
+                    self.write_error(
+                        host_id,
+                        &format!("the server answered the request sent again with the client's input in a form mcp-remote cannot read ({e})"),
                     );
                     return;
                 }
@@ -440,7 +464,7 @@ impl Proxy {
     }
 
     /// Sends a request of mcp-remote's own to a modern server and returns the answer.
-    fn own_request(&self, method: &str, params: Value, version: &str) -> Option<Value> {
+    fn own_request(&self, method: &str, params: Value, version: &str) -> Result<Value, OwnFailure> {
         self.own_request_as("own", method, params, version)
     }
 
@@ -451,11 +475,11 @@ impl Proxy {
         method: &str,
         params: Value,
         version: &str,
-    ) -> Option<Value> {
+    ) -> Result<Value, OwnFailure> {
         let id = self.own_id(kind);
         let body =
             json!({"jsonrpc": "2.0", "id": id.to_value(), "method": method, "params": params});
-        let body = serde_json::to_vec(&body).ok()?;
+        let body = serde_json::to_vec(&body).map_err(OwnFailure::Unreadable)?;
         let headers = self.headers_of(&body);
         let opts = PostOpts {
             initialize: false,
@@ -467,10 +491,10 @@ impl Proxy {
             modern: Some(version),
             retried: false,
         };
-        self.own_exchange(&id, method, Duration::ZERO, || {
+        let reply = self.own_exchange(&id, method, Duration::ZERO, || {
             self.exchange(&body, std::slice::from_ref(&id), opts);
-        })
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        });
+        serde_json::from_slice(&reply.ok_or(OwnFailure::NoAnswer)?).map_err(OwnFailure::Unreadable)
     }
 
     fn write_error(&self, id: &Id, why: &str) {
@@ -529,7 +553,7 @@ impl Proxy {
                 refusals = 0;
                 continue;
             }
-            match reply.as_ref().and_then(|r| r.get("error")) {
+            match reply.as_ref().ok().and_then(|r| r.get("error")) {
                 Some(e) => {
                     refusals += 1;
                     let why = e["message"].as_str().unwrap_or("error").to_string();

@@ -1,6 +1,7 @@
 //! A 2025-era client (one that sends `initialize`) against a server that speaks only
 //! 2026-07-28: initialize answered from `server/discover`, `_meta` stamped on every request,
-//! `ping` answered locally, and `input_required` turned into an elicitation and back.
+//! `ping` answered locally, and `input_required` turned into elicitation, sampling and roots
+//! requests to the client and back (at most 10 rounds).
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -621,4 +622,178 @@ fn unsubscribing_reopens_the_listen_with_the_smaller_set() {
     sub(&mut p, 7, "resources/unsubscribe", "file:///a");
     let left = json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///b"]});
     listen_with(&listeners, n, &left);
+}
+
+/// A bridged client that declared elicitation, sampling and roots, past its handshake.
+fn bridged_to(server: &Server) -> Proxy {
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",
+        "capabilities":{"elicitation":{},"sampling":{},"roots":{"listChanged":true}},
+        "clientInfo":{"name":"legacy-host","version":"1"}}})
+    .to_string());
+    let init = p.recv_response(&json!(0));
+    assert!(init.get("result").is_some(), "{init}\n{}", p.stderr());
+    p.send(INITIALIZED);
+    p
+}
+
+/// An `input_required` result asking `questions`, to be answered with `state`.
+fn input_required(id: &Value, state: &str, questions: Value) -> Value {
+    json!({"jsonrpc":"2.0","id":id,"result":{"resultType":"input_required",
+        "requestState":state,"inputRequests":questions}})
+}
+
+#[test]
+fn input_required_for_sampling_and_roots_asks_the_client_and_sends_its_answers_back() {
+    let sampling = json!({"method":"sampling/createMessage","params":{
+        "messages":[{"role":"user","content":{"type":"text","text":"Summarize"}}],"maxTokens":50}});
+    let roots = json!({"method":"roots/list","params":{}});
+    let (s, r) = (sampling.clone(), roots.clone());
+    let server = discovering_server(json!({"tools":{}}), move |req, resp| {
+        let id = req.rpc_id();
+        let body = req.json();
+        let p = &body["params"];
+        // Round 1 asks for a sampling, round 2 for the roots, each under its own state.
+        let answer = match p["requestState"].as_str() {
+            None => input_required(&id, "round-1", json!({"summary": s})),
+            Some("round-1") => input_required(&id, "round-2", json!({"where": r})),
+            Some("round-2") => json!({"jsonrpc":"2.0","id":id,"result":{"resultType":"complete",
+                "content":[{"type":"text","text":format!("{} in {}",
+                    p["inputResponses"]["where"]["roots"][0]["uri"].as_str().unwrap_or("?"),
+                    req.rpc_method())}]}}),
+            Some(other) => panic!("unknown state {other}"),
+        };
+        resp.json(&[], &answer)
+    });
+    let mut p = bridged_to(&server);
+    p.send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"summarize","arguments":{"path":"a.txt"}}}"#);
+    let ask = p.recv();
+    assert_eq!(ask["method"], "sampling/createMessage", "{ask}");
+    assert_eq!(ask["params"], sampling["params"]);
+    let sampled =
+        json!({"role":"assistant","content":{"type":"text","text":"short"},"model":"m-1"});
+    p.send(&json!({"jsonrpc":"2.0","id":ask["id"],"result":sampled}).to_string());
+    let ask = p.recv();
+    assert_eq!(ask["method"], "roots/list", "{ask}");
+    assert_eq!(ask["params"], json!({}));
+    let listed = json!({"roots":[{"uri":"file:///home/u/proj","name":"proj"}]});
+    p.send(&json!({"jsonrpc":"2.0","id":ask["id"],"result":listed}).to_string());
+    let done = p.recv_response(&json!(7));
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        "file:///home/u/proj in tools/call",
+        "{done}\n{}",
+        p.stderr()
+    );
+    let calls = server.calls("tools/call");
+    assert_eq!(calls.len(), 3, "{:?}", server.summary());
+    let (second, third) = (calls[1].json(), calls[2].json());
+    assert_eq!(second["params"]["requestState"], "round-1");
+    assert_eq!(
+        second["params"]["inputResponses"],
+        json!({"summary": sampled})
+    );
+    assert_eq!(third["params"]["requestState"], "round-2");
+    assert_eq!(third["params"]["inputResponses"], json!({"where": listed}));
+    for c in [&second, &third] {
+        // The retry is the client's request again, stamped, with the answers added.
+        assert_eq!(c["params"]["name"], "summarize");
+        assert_eq!(c["params"]["arguments"], json!({"path":"a.txt"}));
+        assert_eq!(
+            c["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"]["sampling"],
+            json!({})
+        );
+    }
+    p.expect_silence(Duration::from_millis(200));
+}
+
+#[test]
+fn an_eleventh_round_of_input_required_is_answered_with_an_error() {
+    let server = discovering_server(json!({"tools":{}}), |req, resp| {
+        // Never satisfied: every answer asks again, numbering its state.
+        let round = match req.json()["params"]["requestState"].as_str() {
+            None => 1,
+            Some(s) => s.trim_start_matches("round-").parse::<u32>().unwrap() + 1,
+        };
+        let ask = json!({"ok":{"method":"elicitation/create","params":{"message":format!("Sure? ({round})")}}});
+        resp.json(
+            &[],
+            &input_required(&req.rpc_id(), &format!("round-{round}"), ask),
+        )
+    });
+    let mut p = bridged_to(&server);
+    p.send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"deploy","arguments":{}}}"#);
+    let mut asked = 0;
+    let answer = loop {
+        let m = p.recv();
+        if m.get("method").is_none() {
+            break m;
+        }
+        assert_eq!(m["method"], "elicitation/create", "{m}");
+        asked += 1;
+        p.send(
+            &json!({"jsonrpc":"2.0","id":m["id"],"result":{"action":"accept","content":{}}})
+                .to_string(),
+        );
+    };
+    assert_eq!(answer["id"], 5, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "mcp-remote: the server kept asking for input (more than 10 rounds)",
+        "{answer}"
+    );
+    // Ten questions answered and sent back; the eleventh was not put to the client.
+    assert_eq!(asked, 10);
+    let calls = server.calls("tools/call");
+    assert_eq!(calls.len(), 11, "{:?}", server.summary());
+    assert_eq!(calls[10].json()["params"]["requestState"], "round-10");
+    p.expect_silence(Duration::from_millis(200));
+}
+
+#[test]
+fn an_unreadable_answer_to_the_retry_with_the_clients_input_says_what_was_wrong() {
+    let server = discovering_server(json!({"tools":{}}), |req, resp| {
+        let body = req.json();
+        if body["params"].get("inputResponses").is_none() {
+            let ask = json!({"q":{"method":"elicitation/create","params":{"message":"Go?"}}});
+            return resp.json(&[], &input_required(&req.rpc_id(), "s", ask));
+        }
+        // Valid JSON that serde_json cannot hold as a Value: a number past f64, or nesting
+        // past its limit of 128.
+        let result = match body["params"]["name"].as_str() {
+            Some("huge") => r#"{"resultType":"complete","n":1e400}"#.to_string(),
+            _ => format!(
+                r#"{{"resultType":"complete","deep":{}{}}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+        };
+        let text = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#,
+            req.rpc_id()
+        );
+        resp.body(200, "application/json", &[], text.as_bytes())
+    });
+    let mut p = bridged_to(&server);
+    for (id, tool, why) in [
+        (1, "huge", "number out of range"),
+        (2, "deep", "recursion limit exceeded"),
+    ] {
+        p.send(&json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":{}}}).to_string());
+        let ask = p.recv();
+        assert_eq!(ask["method"], "elicitation/create", "{ask}");
+        p.send(
+            &json!({"jsonrpc":"2.0","id":ask["id"],"result":{"action":"accept","content":{}}})
+                .to_string(),
+        );
+        let r = p.recv_response(&json!(id));
+        let msg = r["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.starts_with(
+                "mcp-remote: the server answered the request sent again with the client's input in a form mcp-remote cannot read ("
+            ) && msg.contains(why),
+            "{r}"
+        );
+    }
+    p.expect_silence(Duration::from_millis(200));
 }

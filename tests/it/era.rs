@@ -167,20 +167,23 @@ fn mismatch() -> Value {
     json!({"jsonrpc":"2.0","id":null,"error":{"code":-32020,"message":"HeaderMismatch: the body carries city=\"Oslo\" but the Mcp-Param-City header is absent"}})
 }
 
+/// Answers a call that carries `Mcp-Param-City: Oslo`; refuses any other with `-32020`.
+fn needs_oslo_header(req: &Req, resp: &mut Resp) {
+    if req.header("mcp-param-city") == Some("Oslo") {
+        resp.json(&[], &ok(req));
+    } else {
+        resp.body(
+            400,
+            "application/json",
+            &[],
+            mismatch().to_string().as_bytes(),
+        );
+    }
+}
+
 #[test]
 fn a_header_mismatch_lists_tools_again_and_retries_once() {
-    let server = modern_server(|req, resp| {
-        if req.header("mcp-param-city") == Some("Oslo") {
-            resp.json(&[], &ok(req));
-        } else {
-            resp.body(
-                400,
-                "application/json",
-                &[],
-                mismatch().to_string().as_bytes(),
-            );
-        }
-    });
+    let server = modern_server(needs_oslo_header);
     let mut p = Proxy::start(&server.url, &[]);
     // The host never listed tools through this proxy, so the first call has no Mcp-Param-*.
     p.send(&modern(
@@ -599,4 +602,381 @@ fn a_tools_list_changed_forgets_the_param_headers() {
         .collect();
     assert_eq!(calls[0].header("mcp-param-city"), Some("Oslo"));
     assert_eq!(calls[1].header("mcp-param-city"), None);
+}
+
+/// A `requestState` as it stands in JSON text: white space at both ends, escapes that a
+/// re-serialization would rewrite (`\u00e9`, `\/`, `\u2028`), and raw unicode.
+const ODD_STATE: &str = r#""  s\u00e9\t\"q\\\/ 😀 \u2028 end  ""#;
+
+#[test]
+fn input_required_and_its_retry_pass_through_byte_for_byte() {
+    // Odd spacing between tokens and `1.50` too: any re-serialization would show.
+    let first = |id: &Value| {
+        format!(
+            r#"{{ "jsonrpc" : "2.0" , "id" : {id} ,	"result" : {{"resultType":  "input_required", "inputRequests" : {{"ask":{{"method":"elicitation/create","params":{{"message":"Deploy\u003f","requestedSchema":{{"type":"object"}}}}}}}} , "requestState" : {ODD_STATE} , "_meta":{{"x":1.50}}}}  }}"#
+        )
+    };
+    let last = |id: &Value| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"result":{{ "resultType" :"complete","content":[{{"type":"text","text":"did \u0064eploy"}}]}}}}"#
+        )
+    };
+    let server = Server::start(move |req, resp| {
+        if req.rpc_method() != "tools/call" {
+            return resp.status(405, "");
+        }
+        if req.json()["params"].get("inputResponses").is_none() {
+            resp.body(
+                200,
+                "application/json",
+                &[],
+                first(&req.rpc_id()).as_bytes(),
+            );
+        } else {
+            // The answer to the retry comes on an event stream.
+            resp.sse(&[]);
+            resp.raw(&format!("data: {}\n\n", last(&req.rpc_id())));
+            resp.end();
+        }
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        21,
+        "tools/call",
+        json!({"name":"confirm","arguments":{}}),
+    ));
+    assert_eq!(p.recv_raw(), first(&json!(21)), "{}", p.stderr());
+    let retry = format!(
+        r#"{{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{{"name":"confirm","arguments":{{}},"inputResponses":{{"ask":{{"action":"accept","content":{{}}}}}},"requestState" :  {ODD_STATE},"_meta":{}}}}}"#,
+        meta()
+    );
+    p.send(&retry);
+    assert_eq!(p.recv_raw(), last(&json!(22)), "{}", p.stderr());
+    let sent = server.wait_for("the retry", |r| r.rpc_id() == 22);
+    assert_eq!(
+        String::from_utf8_lossy(&sent.body),
+        retry,
+        "the retry reached the server changed"
+    );
+    assert_eq!(server.count(|r| r.rpc_method() == "tools/call"), 2);
+}
+
+/// A modern server whose `tools/list` has two pages: `plain` and `zoned` (annotated) first,
+/// the annotated `get_weather` on the page behind cursor `page-2`. `call` answers tools/call.
+fn paged_server(call: impl Fn(&Req, &mut Resp) + Send + Sync + 'static) -> Server {
+    Server::start(move |req, resp| match req.rpc_method().as_str() {
+        "tools/list" => {
+            let result = match req.json()["params"]["cursor"].as_str() {
+                None => json!({"tools":[{"name":"plain","inputSchema":{"type":"object"}},
+                    {"name":"zoned","inputSchema":{"type":"object","properties":{"zone":{"type":"string","x-mcp-header":"Zone"}}}}],
+                    "nextCursor":"page-2","resultType":"complete"}),
+                Some("page-2") => json!({"tools":[weather_tools()["tools"][0].clone()],
+                    "resultType":"complete"}),
+                Some(other) => panic!("unknown cursor {other}"),
+            };
+            resp.json(
+                &[],
+                &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":result}),
+            )
+        }
+        "tools/call" => call(req, resp),
+        _ => resp.status(405, ""),
+    })
+}
+
+#[test]
+fn param_headers_come_from_every_page_of_tools_list_the_host_reads() {
+    let server = paged_server(|req, resp| resp.json(&[], &ok(req)));
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(1, "tools/list", json!({})));
+    let page1 = p.recv_response(&json!(1));
+    assert_eq!(page1["result"]["nextCursor"], "page-2", "{page1}");
+    p.send(&modern(2, "tools/list", json!({"cursor":"page-2"})));
+    let page2 = p.recv_response(&json!(2));
+    assert_eq!(
+        page2["result"]["tools"][0]["name"], "get_weather",
+        "{page2}"
+    );
+    p.send(&modern(
+        3,
+        "tools/call",
+        json!({"name":"get_weather","arguments":{"city":"Oslo","days":2}}),
+    ));
+    p.recv_response(&json!(3));
+    let call = server.wait_for("the call", |r| r.rpc_method() == "tools/call");
+    assert_eq!(call.header("mcp-param-city"), Some("Oslo"));
+    assert_eq!(call.header("mcp-param-days"), Some("2"));
+    // Page 2 added to what page 1 taught; it did not replace it.
+    p.send(&modern(
+        4,
+        "tools/call",
+        json!({"name":"zoned","arguments":{"zone":"eu-1"}}),
+    ));
+    p.recv_response(&json!(4));
+    let call = server.wait_for("the call", |r| r.rpc_id() == 4);
+    assert_eq!(call.header("mcp-param-zone"), Some("eu-1"));
+    // Only the host's two pages were listed: the proxy needed no list of its own.
+    assert_eq!(server.count(|r| r.rpc_method() == "tools/list"), 2);
+}
+
+#[test]
+fn the_relisting_after_a_header_mismatch_follows_next_cursor() {
+    let server = paged_server(needs_oslo_header);
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        4,
+        "tools/call",
+        json!({"name":"get_weather","arguments":{"city":"Oslo"}}),
+    ));
+    let r = p.recv_response(&json!(4));
+    assert_eq!(
+        r["result"]["content"][0]["text"],
+        "sunny",
+        "{r}\n{}",
+        p.stderr()
+    );
+    let lists: Vec<Value> = server.calls("tools/list").iter().map(Req::json).collect();
+    assert_eq!(lists.len(), 2, "{:?}", server.summary());
+    assert_eq!(lists[0]["params"].get("cursor"), None);
+    assert_eq!(lists[1]["params"]["cursor"], "page-2");
+    assert_ne!(lists[0]["id"], lists[1]["id"]);
+    for l in &lists {
+        assert_eq!(l["params"]["_meta"], meta());
+    }
+    let calls = server.calls("tools/call");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].header("mcp-param-city"), Some("Oslo"));
+    // The host's listing was the proxy's own: nothing of it reached stdout.
+    p.expect_silence(std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn name_and_param_headers_are_encoded_as_the_spec_says() {
+    let server = Server::start(|req, resp| {
+        match req.rpc_method().as_str() {
+        "tools/list" => resp.json(
+            &[],
+            &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"tools":[{"name":"enc","inputSchema":{"type":"object","properties":{
+                "s":{"type":"string","x-mcp-header":"S"},
+                "b":{"type":"boolean","x-mcp-header":"B"},
+                "i":{"type":"integer","x-mcp-header":"I"}}}}]}}),
+        ),
+        _ => resp.json(
+            &[],
+            &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"resultType":"complete"}}),
+        ),
+    }
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    let mut id = 0;
+    let mut send = |p: &mut Proxy, method: &str, params: Value| -> Req {
+        id += 1;
+        p.send(&modern(id, method, params));
+        p.recv_response(&json!(id));
+        server.wait_for("the request", |r| r.rpc_id() == id)
+    };
+    // Values that can go plain, and the ones that need the sentinel: leading or trailing white
+    // space, a tab anywhere, control characters, non-ASCII, the sentinel's own shape, empty.
+    let names = [
+        ("get weather", "get weather"),
+        ("a.b/c-d_e~f!", "a.b/c-d_e~f!"),
+        (" padded ", "=?base64?IHBhZGRlZCA=?="),
+        ("trailing ", "=?base64?dHJhaWxpbmcg?="),
+        ("\tindented", "=?base64?CWluZGVudGVk?="),
+        ("bell\u{7}", "=?base64?YmVsbAc=?="),
+        ("del\u{7f}", "=?base64?ZGVsfw==?="),
+        ("line1\nline2", "=?base64?bGluZTEKbGluZTI=?="),
+        ("=?base64?literal?=", "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?="),
+        ("", "=?base64??="),
+        ("Hello, 世界", "=?base64?SGVsbG8sIOS4lueVjA==?="),
+    ];
+    for (name, header) in names {
+        let r = send(&mut p, "tools/call", json!({"name":name,"arguments":{}}));
+        assert_eq!(r.header("mcp-name"), Some(header), "tool name {name:?}");
+    }
+    let r = send(&mut p, "prompts/get", json!({"name":"=?base64?x?="}));
+    assert_eq!(r.header("mcp-name"), Some("=?base64?PT9iYXNlNjQ/eD89?="));
+    let r = send(&mut p, "resources/read", json!({"uri":"file:///a b "}));
+    assert_eq!(r.header("mcp-name"), Some("=?base64?ZmlsZTovLy9hIGIg?="));
+    send(&mut p, "tools/list", json!({}));
+    let params = [
+        (
+            json!({"s":" padded ","b":true,"i":42}),
+            ["=?base64?IHBhZGRlZCA=?=", "true", "42"],
+        ),
+        (
+            json!({"s":"=?base64?literal?=","b":false,"i":-9007199254740991_i64}),
+            [
+                "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=",
+                "false",
+                "-9007199254740991",
+            ],
+        ),
+        (
+            json!({"s":"","b":false,"i":0}),
+            ["=?base64??=", "false", "0"],
+        ),
+        (
+            json!({"s":"a\u{1}b","b":true,"i":9007199254740991_u64}),
+            ["=?base64?YQFi?=", "true", "9007199254740991"],
+        ),
+        (
+            json!({"s":"plain value","b":true,"i":-1}),
+            ["plain value", "true", "-1"],
+        ),
+        // JSON Schema's integer includes 3.0: present in the body, so the header must be too.
+        (json!({"s":"x","b":true,"i":3.0}), ["x", "true", "3"]),
+    ];
+    for (args, [s, b, i]) in params {
+        let r = send(&mut p, "tools/call", json!({"name":"enc","arguments":args}));
+        assert_eq!(r.header("mcp-name"), Some("enc"));
+        assert_eq!(
+            (
+                r.header("mcp-param-s"),
+                r.header("mcp-param-b"),
+                r.header("mcp-param-i")
+            ),
+            (Some(s), Some(b), Some(i)),
+            "arguments {args}"
+        );
+    }
+}
+
+#[test]
+fn tools_with_invalid_header_annotations_are_dropped_with_a_warning() {
+    let string = |h: &str| json!({"type":"string","x-mcp-header":h});
+    let tool = |name: &str, props: Value| json!({"name":name,"inputSchema":{"type":"object","properties":props}});
+    let valid = [
+        tool("city_tool", json!({"city":string("City")})),
+        // Unique within each tool: another tool may use the same name.
+        tool("also_city", json!({"town":string("city")})),
+        // Nested through `properties` alone is reachable.
+        tool(
+            "nested_ok",
+            json!({"opts":{"type":"object","properties":{
+                "fast":{"type":"boolean","x-mcp-header":"Fast"},
+                "tries":{"type":"integer","x-mcp-header":"Tries"}}}}),
+        ),
+        json!({"name":"plain","inputSchema":{"type":"object"}}),
+    ];
+    let invalid = [
+        tool("space_in_name", json!({"a":string("Bad Name")})),
+        tool("colon_in_name", json!({"a":string("X:Y")})),
+        tool("crlf_in_name", json!({"a":string("A\r\nB")})),
+        tool("non_ascii_name", json!({"a":string("Größe")})),
+        tool("empty_name", json!({"a":string("")})),
+        tool(
+            "not_a_string",
+            json!({"a":{"type":"string","x-mcp-header":5}}),
+        ),
+        tool(
+            "duplicate",
+            json!({"a":string("Region"),"b":string("region")}),
+        ),
+        tool(
+            "on_a_number",
+            json!({"a":{"type":"number","x-mcp-header":"A"}}),
+        ),
+        tool(
+            "on_an_object",
+            json!({"a":{"type":"object","x-mcp-header":"A"}}),
+        ),
+        tool(
+            "in_items",
+            json!({"a":{"type":"array","items":string("A")}}),
+        ),
+        tool("in_any_of", json!({"a":{"anyOf":[string("A")]}})),
+        json!({"name":"in_defs","inputSchema":{"type":"object",
+            "properties":{"a":{"$ref":"#/$defs/a"}},"$defs":{"a":string("A")}}}),
+    ];
+    let mut all: Vec<Value> = valid.to_vec();
+    all.extend(invalid.iter().cloned());
+    let tools = json!({"tools":all,"resultType":"complete"});
+    let server = Server::start(move |req, resp| match req.rpc_method().as_str() {
+        "tools/list" => resp.json(
+            &[],
+            &json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":tools}),
+        ),
+        _ => resp.json(&[], &ok(req)),
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(1, "tools/list", json!({})));
+    let r = p.recv_response(&json!(1));
+    // The valid tools reach the host unchanged, in their order.
+    assert_eq!(r["result"]["tools"], json!(valid), "{r}");
+    assert_eq!(r["result"]["resultType"], "complete");
+    for t in &invalid {
+        let name = t["name"].as_str().unwrap();
+        assert!(
+            p.stderr_says(&format!("hid tool {name:?} from the client")),
+            "no warning for {name}:\n{}",
+            p.stderr()
+        );
+    }
+    // The nested annotations of a valid tool are mirrored.
+    p.send(&modern(
+        2,
+        "tools/call",
+        json!({"name":"nested_ok","arguments":{"opts":{"fast":false,"tries":7}}}),
+    ));
+    p.recv_response(&json!(2));
+    let call = server.wait_for("the call", |r| r.rpc_method() == "tools/call");
+    assert_eq!(call.header("mcp-param-fast"), Some("false"));
+    assert_eq!(call.header("mcp-param-tries"), Some("7"));
+}
+
+#[test]
+fn a_modern_session_sends_no_session_id_no_last_event_id_no_get_and_no_delete() {
+    // A server that offers everything the 2025 era would pick up: a session id on every answer,
+    // event ids and a retry hint on its streams, and a stream that breaks before its answer.
+    let lists = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(move |req, resp| {
+        let sid = [("Mcp-Session-Id", "sess-1")];
+        if req.method != "POST" {
+            return resp.status(405, "");
+        }
+        match req.rpc_method().as_str() {
+            "tools/list" if lists.fetch_add(1, Ordering::SeqCst) == 0 => {
+                resp.sse(&sid);
+                resp.raw("id: ev-1\nretry: 10\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n");
+                resp.end();
+            }
+            "tools/list" => {
+                resp.sse(&sid);
+                resp.raw(&format!(
+                    "id: ev-2\ndata: {}\n\n",
+                    json!({"jsonrpc":"2.0","id":req.rpc_id(),"result":{"tools":[],"resultType":"complete"}})
+                ));
+                resp.end();
+            }
+            _ => resp.json(&sid, &ok(req)),
+        }
+    });
+    let mut p = Proxy::start(&server.url, &[]);
+    p.send(&modern(
+        1,
+        "tools/call",
+        json!({"name":"echo","arguments":{}}),
+    ));
+    p.recv_response(&json!(1));
+    p.send(&modern(2, "tools/list", json!({})));
+    let listed = p.recv_response(&json!(2));
+    p.send(&modern(
+        3,
+        "tools/call",
+        json!({"name":"echo","arguments":{}}),
+    ));
+    p.recv_response(&json!(3));
+    let (st, _) = p.close();
+    assert!(st.success());
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 4, "{:?}", server.summary());
+    for r in &reqs {
+        assert_eq!(r.method, "POST", "{:?}", server.summary());
+        assert_eq!(r.header("mcp-session-id"), None, "{:?}", r.rpc_method());
+        assert_eq!(r.header("last-event-id"), None, "{:?}", r.rpc_method());
+        assert_eq!(r.header("mcp-protocol-version"), Some(V));
+    }
+    // The broken read was asked again (a new POST), and its answer reached the host.
+    assert_eq!(listed["result"]["tools"], json!([]), "{listed}");
 }

@@ -243,6 +243,14 @@ impl Server {
         }
     }
 
+    /// The requests for one JSON-RPC method, in the order they arrived.
+    pub fn calls(&self, rpc_method: &str) -> Vec<Req> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.rpc_method() == rpc_method)
+            .collect()
+    }
+
     pub fn count(&self, pred: impl Fn(&Req) -> bool) -> usize {
         self.requests().iter().filter(|r| pred(r)).count()
     }
@@ -406,6 +414,21 @@ impl Proxy {
         match self.recv_within(WAIT) {
             Some(v) => v,
             None => panic!(
+                "no message on stdout within {WAIT:?}; stderr:\n{}",
+                self.stderr()
+            ),
+        }
+    }
+
+    /// The next stdout line exactly as written (without its newline), checked to be JSON; for
+    /// tests that compare bytes.
+    pub fn recv_raw(&self) -> String {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(line) => {
+                parse_line(&line, &self.stderr());
+                line[..line.len() - 1].to_string()
+            }
+            Err(_) => panic!(
                 "no message on stdout within {WAIT:?}; stderr:\n{}",
                 self.stderr()
             ),
