@@ -34,6 +34,12 @@ const REFRESH_MARGIN_SECS: u64 = 60;
 const FRESH: Duration = Duration::from_secs(30);
 /// The grant type of the device flow's token requests (RFC 8628 section 3.4).
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// The device flow polls at least this often, whatever `interval` or `slow_down` ask: a longer
+/// wait makes a finished sign-in look hung, and a hostile value would stop polling for good.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest device code lifetime believed. Real codes live 5 to 30 minutes (RFC 8628's
+/// example says 1800 s), so a day cuts only nonsense; --auth-timeout ends the wait first anyway.
+const MAX_DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// What sign-in needs from the command line. No `Debug`: the static client info holds a secret.
 #[derive(Clone)]
@@ -391,7 +397,10 @@ impl Auth {
     /// Runs `f` holding the cross-process lock (when there is a store).
     fn with_file_lock<T>(&self, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
         let Some(store) = &self.store else { return f() };
-        let deadline = Instant::now() + self.s.auth_timeout + Duration::from_secs(10);
+        let deadline = after(
+            Instant::now(),
+            self.s.auth_timeout + Duration::from_secs(10),
+        );
         let guard = store.lock(deadline, &|| !self.stop.load(Ordering::SeqCst))?;
         let r = f();
         drop(guard);
@@ -565,12 +574,7 @@ impl Auth {
         ) else {
             return Err(Failure::Other("the device authorization response lacks device_code, user_code or verification_uri".into()));
         };
-        let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(1800);
-        let mut interval = v
-            .get("interval")
-            .and_then(Value::as_u64)
-            .unwrap_or(5)
-            .max(1);
+        let (mut interval, lifetime) = device_timing(&v);
         eprintln!(
             "mcp-remote: sign in to {}: visit {uri} and enter the code {user_code}",
             self.server.origin()
@@ -583,10 +587,10 @@ impl Auth {
                 .ok();
         }
         let started = Instant::now();
-        let expires = started + Duration::from_secs(expires_in);
-        let timeout = started + self.s.auth_timeout;
+        let expires = after(started, lifetime);
+        let timeout = after(started, self.s.auth_timeout);
         let result = loop {
-            if !self.pause(Duration::from_secs(interval), expires.min(timeout)) {
+            if !self.pause(interval, expires.min(timeout)) {
                 break Err(Failure::Other(if self.stop.load(Ordering::SeqCst) {
                     "stopped waiting for the device sign-in (stdin closed)".into()
                 } else if expires <= timeout {
@@ -613,7 +617,7 @@ impl Auth {
                 .and_then(Value::as_str);
             match error.unwrap_or_default() {
                 "authorization_pending" => {}
-                "slow_down" => interval += 5,
+                "slow_down" => interval = slower(interval),
                 "access_denied" => break Err(Failure::Other("the sign-in was denied".into())),
                 "expired_token" => {
                     break Err(Failure::Other(
@@ -635,7 +639,7 @@ impl Auth {
     /// Sleeps `d` in short steps, so that stdin closing ends the wait at once. False when the
     /// wait must end instead: stdin closed, or `deadline` came first.
     fn pause(&self, d: Duration, deadline: Instant) -> bool {
-        let until = Instant::now() + d;
+        let until = after(Instant::now(), d);
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return false;
@@ -1002,7 +1006,7 @@ impl Auth {
                 None
             }
         };
-        let result = cb.wait(&state, Instant::now() + self.s.auth_timeout, &|| {
+        let result = cb.wait(&state, after(Instant::now(), self.s.auth_timeout), &|| {
             self.stop.load(Ordering::SeqCst)
         });
         reap(child);
@@ -1249,7 +1253,8 @@ fn tokens_from(
         expires_at: v
             .get("expires_in")
             .and_then(Value::as_u64)
-            .map(|s| store::now_secs() + s),
+            // Saturating: a hostile expires_in must not overflow (the release build aborts).
+            .map(|s| store::now_secs().saturating_add(s)),
         scope: v
             .get("scope")
             .and_then(Value::as_str)
@@ -1259,10 +1264,64 @@ fn tokens_from(
     })
 }
 
+/// The poll interval and the code lifetime of a device authorization response (RFC 8628
+/// section 3.2; 5 s and 30 minutes when left out), within bounds: the server's numbers are added
+/// to the clock, where an overflow panics, and the release build aborts on a panic.
+fn device_timing(v: &Value) -> (Duration, Duration) {
+    let secs = |k: &str, default: u64| v.get(k).and_then(Value::as_u64).unwrap_or(default);
+    let interval =
+        Duration::from_secs(secs("interval", 5)).clamp(Duration::from_secs(1), MAX_POLL_INTERVAL);
+    let lifetime = Duration::from_secs(secs("expires_in", 1800)).min(MAX_DEVICE_CODE_LIFETIME);
+    (interval, lifetime)
+}
+
+/// The poll interval after a `slow_down` answer: 5 s more (RFC 8628 section 3.5), within bounds.
+fn slower(interval: Duration) -> Duration {
+    (interval + Duration::from_secs(5)).min(MAX_POLL_INTERVAL)
+}
+
+/// `from + d`, or a time a century away where that sum would overflow the clock (a huge
+/// --auth-timeout): `Instant + Duration` panics there, and the release build aborts on a panic.
+fn after(from: Instant, d: Duration) -> Instant {
+    from.checked_add(d)
+        .or_else(|| from.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(from)
+}
+
 /// Collects the browser launcher's exit status if it has finished; a launcher that is still
 /// running (a real browser) is left alone.
 fn reap(child: Option<std::process::Child>) {
     if let Some(mut c) = child {
         let _ = c.try_wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_timing_is_bounded() {
+        let secs = Duration::from_secs;
+        assert_eq!(device_timing(&json!({})), (secs(5), secs(1800)));
+        assert_eq!(
+            device_timing(&json!({"interval": 0, "expires_in": 600})),
+            (secs(1), secs(600))
+        );
+        assert_eq!(
+            device_timing(&json!({"interval": u64::MAX, "expires_in": u64::MAX})),
+            (MAX_POLL_INTERVAL, MAX_DEVICE_CODE_LIFETIME)
+        );
+        // Not numbers of seconds: the defaults.
+        assert_eq!(
+            device_timing(&json!({"interval": -3, "expires_in": "soon"})),
+            (secs(5), secs(1800))
+        );
+        assert_eq!(slower(secs(1)), secs(6));
+        assert_eq!(slower(secs(58)), MAX_POLL_INTERVAL);
+        assert_eq!(slower(MAX_POLL_INTERVAL), MAX_POLL_INTERVAL);
+        let now = Instant::now();
+        assert_eq!(after(now, secs(1)), now + secs(1));
+        assert!(after(now, Duration::MAX) > now + secs(3600));
     }
 }

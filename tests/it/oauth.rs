@@ -50,6 +50,9 @@ struct Knobs {
     device_pending: usize,
     /// Answer the first device poll with `slow_down`.
     device_slow_down: bool,
+    /// The device authorization response's `interval` and `expires_in` (default 1 and 600).
+    device_interval: Option<u64>,
+    device_expires_in: Option<u64>,
 }
 
 #[derive(Default)]
@@ -259,8 +262,8 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                     "user_code": "WDJB-MJHT",
                     "verification_uri": format!("{issuer}/device"),
                     "verification_uri_complete": format!("{issuer}/device?user_code=WDJB-MJHT"),
-                    "expires_in": 600,
-                    "interval": 1,
+                    "expires_in": s.k.device_expires_in.unwrap_or(600),
+                    "interval": s.k.device_interval.unwrap_or(1),
                 }),
             );
         }
@@ -1298,12 +1301,42 @@ fn device_code_wait_ends_at_the_auth_timeout_and_when_stdin_closes() {
         device_pending: usize::MAX,
         ..knobs()
     });
+    device_sign_in_times_out(&w);
+    close_while_waiting(w.proxy(&["--device-code"]), "enter the code");
+}
+
+/// A device sign-in with --auth-timeout 2s fails with the timeout error, soon, storing nothing.
+fn device_sign_in_times_out(w: &World) {
     let t = Instant::now();
     init_fails_storing_nothing(
-        &w,
+        w,
         &["--device-code", "--auth-timeout", "2s"],
         "timed out waiting for the device sign-in (see --auth-timeout)",
     );
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    close_while_waiting(w.proxy(&["--device-code"]), "enter the code");
+}
+
+#[test]
+fn device_code_survives_huge_interval_and_expires_in() {
+    // A code that claims to live forever: the flow polls as usual and succeeds.
+    let w = World::new(Knobs {
+        device: true,
+        device_pending: 1,
+        device_expires_in: Some(u64::MAX),
+        ..knobs()
+    });
+    let mut p = w.proxy(&["--device-code"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    assert_eq!(w.st.lock().unwrap().polls.len(), 2);
+    // An interval of 584 billion years, with a code that lives as long: the wait ends at
+    // --auth-timeout with the usual error instead of a crash.
+    let w = World::new(Knobs {
+        device: true,
+        device_interval: Some(u64::MAX),
+        device_expires_in: Some(u64::MAX),
+        ..knobs()
+    });
+    device_sign_in_times_out(&w);
 }
