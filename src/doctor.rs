@@ -33,7 +33,7 @@ use ureq::http::Response;
 use ureq::tls::RootCerts;
 use ureq::Body;
 
-use crate::cli::Config;
+use crate::cli::{Config, Grant};
 use crate::error::Error;
 use crate::http::{self, Http};
 use crate::oauth::discovery::{self, ServerMetadata};
@@ -775,6 +775,9 @@ fn sign_in_metadata(
         Err(e) => Err(e.to_string()),
     };
     let named = ch.and_then(|c| c.param("resource_metadata"));
+    // What the configured grant needs, as in a sign-in: the authorization endpoint and PKCE
+    // only for the browser.
+    let browser = cfg.grant == Grant::AuthorizationCode;
     let mut tried = Vec::new();
     let mut prm = None;
     for u in discovery::prm_candidates(server, named) {
@@ -808,7 +811,9 @@ fn sign_in_metadata(
             let mut last = format!("no metadata found for {issuer}");
             let mut got = None;
             for u in discovery::as_candidates(issuer).map_err(Error::Protocol)? {
-                match get(&u).and_then(|doc| discovery::check_as_metadata(&doc, issuer, true)) {
+                match get(&u)
+                    .and_then(|doc| discovery::check_as_metadata(&doc, issuer, browser, browser))
+                {
                     Ok(m) => {
                         got = Some((u, m));
                         break;
@@ -840,7 +845,7 @@ fn sign_in_metadata(
             match get(&u) {
                 Ok(doc) => {
                     let issuer = doc["issuer"].as_str().unwrap_or_default().to_string();
-                    match discovery::check_as_metadata(&doc, &issuer, false) {
+                    match discovery::check_as_metadata(&doc, &issuer, browser, false) {
                         Ok(m) => Some((u, m)),
                         Err(e) => {
                             let fix = format!(
@@ -859,7 +864,9 @@ fn sign_in_metadata(
         let d = discovery::default_endpoints(server);
         let text = format!(
             "no metadata; the default endpoints {}, {} would be used",
-            d.authorization_endpoint, d.token_endpoint
+            // default_endpoints always names one.
+            d.authorization_endpoint.unwrap_or_default(),
+            d.token_endpoint
         );
         return r.say("auth server", &text);
     };

@@ -76,7 +76,9 @@ pub fn check_prm(doc: &Value, server: &Url) -> Result<ResourceMetadata, String> 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerMetadata {
     pub issuer: String,
-    pub authorization_endpoint: String,
+    /// Absent where the metadata leaves it out, which RFC 8414 allows for a server without the
+    /// browser flow (client credentials, device code).
+    pub authorization_endpoint: Option<String>,
     pub token_endpoint: String,
     pub registration_endpoint: Option<String>,
     pub scopes_supported: Option<Vec<String>>,
@@ -89,9 +91,12 @@ pub struct ServerMetadata {
 
 /// Validates authorization server metadata fetched for `issuer`: the `issuer` must be identical
 /// (no normalization), PKCE with S256 must be advertised, the endpoints must be http(s) URLs.
+/// `browser`: the sign-in uses the authorization endpoint, so it must be there (RFC 8414 section
+/// 2 lets a server without the browser flow leave it out).
 pub fn check_as_metadata(
     doc: &Value,
     issuer: &str,
+    browser: bool,
     require_pkce_advert: bool,
 ) -> Result<ServerMetadata, String> {
     let got = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
@@ -120,7 +125,10 @@ pub fn check_as_metadata(
     };
     Ok(ServerMetadata {
         issuer: issuer.to_string(),
-        authorization_endpoint: endpoint("authorization_endpoint")?,
+        authorization_endpoint: match doc.get("authorization_endpoint") {
+            None if !browser => None,
+            _ => Some(endpoint("authorization_endpoint")?),
+        },
         token_endpoint: endpoint("token_endpoint")?,
         registration_endpoint: doc
             .get("registration_endpoint")
@@ -150,7 +158,7 @@ pub fn default_endpoints(server: &Url) -> ServerMetadata {
     let o = server.origin();
     ServerMetadata {
         issuer: o.clone(),
-        authorization_endpoint: format!("{o}/authorize"),
+        authorization_endpoint: Some(format!("{o}/authorize")),
         token_endpoint: format!("{o}/token"),
         registration_endpoint: Some(format!("{o}/register")),
         scopes_supported: None,
@@ -167,7 +175,7 @@ pub fn default_endpoints(server: &Url) -> ServerMetadata {
 pub fn token_endpoint_only(token_endpoint: &str) -> ServerMetadata {
     ServerMetadata {
         issuer: token_endpoint.to_string(),
-        authorization_endpoint: String::new(),
+        authorization_endpoint: None,
         token_endpoint: token_endpoint.to_string(),
         registration_endpoint: None,
         scopes_supported: None,
@@ -306,8 +314,8 @@ mod tests {
     #[test]
     fn issuer_must_match_exactly_and_pkce_is_required() {
         let good = json!({"issuer": "https://a.com/", "authorization_endpoint": "https://a.com/authorize", "token_endpoint": "https://a.com/token", "code_challenge_methods_supported": ["S256"]});
-        assert!(check_as_metadata(&good, "https://a.com/", true).is_ok());
-        assert!(check_as_metadata(&good, "https://a.com", true)
+        assert!(check_as_metadata(&good, "https://a.com/", true, true).is_ok());
+        assert!(check_as_metadata(&good, "https://a.com", true, true)
             .unwrap_err()
             .contains("names issuer"));
         let mut no_pkce = good.clone();
@@ -315,14 +323,33 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("code_challenge_methods_supported");
-        assert!(check_as_metadata(&no_pkce, "https://a.com/", true)
+        assert!(check_as_metadata(&no_pkce, "https://a.com/", true, true)
             .unwrap_err()
             .contains("PKCE"));
         let mut plain = good.clone();
         plain["code_challenge_methods_supported"] = json!(["plain"]);
-        assert!(check_as_metadata(&plain, "https://a.com/", true)
+        assert!(check_as_metadata(&plain, "https://a.com/", true, true)
             .unwrap_err()
             .contains("S256"));
+    }
+
+    #[test]
+    fn authorization_endpoint_is_required_only_for_the_browser() {
+        let doc = json!({"issuer": "https://a.com/", "token_endpoint": "https://a.com/token"});
+        assert!(check_as_metadata(&doc, "https://a.com/", true, false)
+            .unwrap_err()
+            .contains("has no authorization_endpoint"));
+        let m = check_as_metadata(&doc, "https://a.com/", false, false).unwrap();
+        assert_eq!(
+            (m.authorization_endpoint, m.token_endpoint.as_str()),
+            (None, "https://a.com/token")
+        );
+        // One that is there is still checked.
+        let mut bad = doc.clone();
+        bad["authorization_endpoint"] = json!("javascript:x");
+        assert!(check_as_metadata(&bad, "https://a.com/", false, false)
+            .unwrap_err()
+            .contains("not an http(s) URL"));
     }
 
     #[test]

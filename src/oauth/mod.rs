@@ -720,7 +720,7 @@ impl Auth {
                     let Some(doc) = self.fetch(&u, &headers)? else {
                         continue;
                     };
-                    match discovery::check_as_metadata(&doc, issuer, browser) {
+                    match discovery::check_as_metadata(&doc, issuer, browser, browser) {
                         Ok(m) => {
                             got = Some(m);
                             break;
@@ -749,7 +749,7 @@ impl Auth {
                         if !Url::parse(&issuer).is_ok_and(|i| i.same_origin(&self.server)) {
                             return Err(format!("authorization server metadata at {u} names issuer {issuer:?} on another origin"));
                         }
-                        discovery::check_as_metadata(&doc, &issuer, false)?
+                        discovery::check_as_metadata(&doc, &issuer, browser, false)?
                     }
                     None => {
                         log::info!(
@@ -962,8 +962,15 @@ impl Auth {
         client: &Client,
         scope: Option<&str>,
     ) -> Result<(Tokens, callback::Pending), Failure> {
-        self.check_endpoint(&f.asm.authorization_endpoint)
-            .map_err(Failure::Other)?;
+        // Discovery requires it for the browser flow; only --token-endpoint leaves it out, and
+        // that goes with --client-credentials alone.
+        let endpoint = f.asm.authorization_endpoint.as_deref().ok_or_else(|| {
+            Failure::Other(format!(
+                "the authorization server {} names no authorization_endpoint",
+                f.asm.issuer
+            ))
+        })?;
+        self.check_endpoint(endpoint).map_err(Failure::Other)?;
         let verifier = pkce::verifier().map_err(Failure::Other)?;
         let state = pkce::random_token().map_err(Failure::Other)?;
         let resource = self.resource(f);
@@ -992,12 +999,8 @@ impl Auth {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
-        let sep = if f.asm.authorization_endpoint.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        let target = format!("{}{sep}{}", f.asm.authorization_endpoint, url::form(&q));
+        let sep = if endpoint.contains('?') { '&' } else { '?' };
+        let target = format!("{endpoint}{sep}{}", url::form(&q));
         eprintln!("mcp-remote: sign in to {} in your browser; if it does not open, visit:\nmcp-remote: {target}", self.server.origin());
         let child = match callback::open_browser(&target, self.s.browser.as_deref()) {
             Ok(c) => Some(c),

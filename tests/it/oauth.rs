@@ -53,6 +53,8 @@ struct Knobs {
     /// The device authorization response's `interval` and `expires_in` (default 1 and 600).
     device_interval: Option<u64>,
     device_expires_in: Option<u64>,
+    /// The metadata leaves out `authorization_endpoint` (a server without the browser flow).
+    no_authorization_endpoint: bool,
 }
 
 #[derive(Default)]
@@ -236,6 +238,9 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                 "token_endpoint_auth_methods_supported": s.k.auth_methods.clone().unwrap_or(vec!["none".into()]),
                 "scopes_supported": ["mcp:basic", "mcp:write"],
             });
+            if s.k.no_authorization_endpoint {
+                m.as_object_mut().unwrap().remove("authorization_endpoint");
+            }
             if s.k.advertise_iss {
                 m["authorization_response_iss_parameter_supported"] = json!(true);
             }
@@ -1339,4 +1344,31 @@ fn device_code_survives_huge_interval_and_expires_in() {
         ..knobs()
     });
     device_sign_in_times_out(&w);
+}
+
+#[test]
+fn metadata_without_an_authorization_endpoint_serves_the_other_grants() {
+    let w = World::new(Knobs {
+        device: true,
+        no_authorization_endpoint: true,
+        ..cc_knobs()
+    });
+    let mut p = w.proxy(&["--device-code"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    std::fs::remove_file(w.store_dir().join("tokens.json")).unwrap();
+    let info = cc_info("cc-secret-value");
+    let mut p = w.proxy(&["--client-credentials", "--static-oauth-client-info", &info]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    // The browser flow needs it. (The one page opened was the device flow's.)
+    std::fs::remove_file(w.store_dir().join("tokens.json")).unwrap();
+    init_fails_storing_nothing(
+        &w,
+        &[],
+        "authorization server metadata has no authorization_endpoint",
+    );
+    assert_eq!(w.opens(), 1);
 }
