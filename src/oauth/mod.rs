@@ -575,16 +575,24 @@ impl Auth {
             return Err(Failure::Other("the device authorization response lacks device_code, user_code or verification_uri".into()));
         };
         let (mut interval, lifetime) = device_timing(&v);
+        // The server's strings reach the user's terminal: no control characters (escape
+        // sequences could rewrite what the terminal shows), and only web addresses.
+        let uri = verification_uri(uri).map_err(Failure::Other)?;
+        let user_code = crate::http::one_line(user_code, 64);
         eprintln!(
             "mcp-remote: sign in to {}: visit {uri} and enter the code {user_code}",
             self.server.origin()
         );
         let mut child = None;
-        if let Some(complete) = text("verification_uri_complete") {
-            eprintln!("mcp-remote: or open: {complete}");
-            child = callback::open_browser(complete, self.s.browser.as_deref())
-                .map_err(|e| log::warn!("{e}"))
-                .ok();
+        match text("verification_uri_complete").map(verification_uri) {
+            Some(Ok(complete)) => {
+                eprintln!("mcp-remote: or open: {complete}");
+                child = callback::open_browser(&complete, self.s.browser.as_deref())
+                    .map_err(|e| log::warn!("{e}"))
+                    .ok();
+            }
+            Some(Err(e)) => log::warn!("{e}; not opening it"),
+            None => {}
         }
         let started = Instant::now();
         let expires = after(started, lifetime);
@@ -1267,6 +1275,19 @@ fn tokens_from(
     })
 }
 
+/// A verification URI of a device authorization response, checked before it is shown or opened:
+/// an https URL, or http on a loopback host (a local server), without control characters.
+fn verification_uri(u: &str) -> Result<String, String> {
+    let clean = crate::http::one_line(u, 2000);
+    match Url::parse(u) {
+        Ok(p) if clean == u && (p.scheme == "https" || p.is_loopback()) => Ok(clean),
+        _ => Err(format!(
+            "the device authorization response names {:?} to visit, which is not an https URL",
+            crate::http::one_line(u, 100)
+        )),
+    }
+}
+
 /// The poll interval and the code lifetime of a device authorization response (RFC 8628
 /// section 3.2; 5 s and 30 minutes when left out), within bounds: the server's numbers are added
 /// to the clock, where an overflow panics, and the release build aborts on a panic.
@@ -1302,6 +1323,30 @@ fn reap(child: Option<std::process::Child>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verification_uris_are_web_addresses_on_one_line() {
+        for good in [
+            "https://as.example/device",
+            "https://as.example/device?user_code=WDJB-MJHT",
+            "http://127.0.0.1:8080/device",
+        ] {
+            assert_eq!(verification_uri(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "http://as.example/device",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "https://as.example/\u{1b}[2Jdevice",
+            "https://as.example/device\nmcp-remote: signed in",
+        ] {
+            let e = verification_uri(bad).unwrap_err();
+            assert!(
+                e.contains("not an https URL") && !e.contains(['\u{1b}', '\n']),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn device_timing_is_bounded() {

@@ -53,6 +53,9 @@ struct Knobs {
     /// The device authorization response's `interval` and `expires_in` (default 1 and 600).
     device_interval: Option<u64>,
     device_expires_in: Option<u64>,
+    /// The device authorization response's `user_code` and `verification_uri`.
+    device_user_code: Option<String>,
+    device_verification_uri: Option<String>,
     /// The metadata leaves out `authorization_endpoint` (a server without the browser flow).
     no_authorization_endpoint: bool,
 }
@@ -264,8 +267,8 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                 &[],
                 &json!({
                     "device_code": code,
-                    "user_code": "WDJB-MJHT",
-                    "verification_uri": format!("{issuer}/device"),
+                    "user_code": s.k.device_user_code.clone().unwrap_or("WDJB-MJHT".into()),
+                    "verification_uri": s.k.device_verification_uri.clone().unwrap_or(format!("{issuer}/device")),
                     "verification_uri_complete": format!("{issuer}/device?user_code=WDJB-MJHT"),
                     "expires_in": s.k.device_expires_in.unwrap_or(600),
                     "interval": s.k.device_interval.unwrap_or(1),
@@ -1371,4 +1374,36 @@ fn metadata_without_an_authorization_endpoint_serves_the_other_grants() {
         "authorization server metadata has no authorization_endpoint",
     );
     assert_eq!(w.opens(), 1);
+}
+
+#[test]
+fn device_prompt_shows_no_control_characters_and_only_web_addresses() {
+    // A user code that would clear the screen and forge a line of its own.
+    let w = World::new(Knobs {
+        device: true,
+        device_user_code: Some("WDJB\u{1b}[2J-MJHT\nmcp-remote: signed in\u{7}".into()),
+        ..knobs()
+    });
+    let mut p = w.proxy(&["--device-code"]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    let err = p.stderr();
+    assert!(
+        err.contains("enter the code WDJB[2J-MJHT mcp-remote: signed in\n"),
+        "{err}"
+    );
+    assert!(!err.contains(['\u{1b}', '\u{7}']), "{err:?}");
+    // Plain http to another host is not shown or opened: no sign-in.
+    let w = World::new(Knobs {
+        device: true,
+        device_verification_uri: Some("http://as.example/device\u{1b}[2J".into()),
+        ..knobs()
+    });
+    init_fails_storing_nothing(
+        &w,
+        &["--device-code"],
+        "names \"http://as.example/device[2J\" to visit, which is not an https URL",
+    );
+    assert!(w.st.lock().unwrap().polls.is_empty());
 }
