@@ -1111,6 +1111,15 @@ fn use_id_token_without_an_id_token_is_a_clear_error() {
     );
 }
 
+/// `initialize` through a proxy with `args` succeeds; returns the proxy's stderr.
+fn init_ok(w: &World, args: &[&str]) -> String {
+    let mut p = w.proxy(args);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    p.close();
+    p.stderr()
+}
+
 /// `initialize` through a proxy with `args` gets an error saying `why`, and no tokens are stored.
 fn init_fails_storing_nothing(w: &World, args: &[&str], why: &str) {
     let mut p = w.proxy(args);
@@ -1231,11 +1240,7 @@ fn device_code_polls_until_the_user_approves() {
         challenge_scope: Some("mcp:basic".into()),
         ..knobs()
     });
-    let mut p = w.proxy(&["--device-code"]);
-    let r = init(&mut p);
-    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
-    p.close();
-    let err = p.stderr();
+    let err = init_ok(&w, &["--device-code"]);
     let prompt = format!(
         "mcp-remote: sign in to {}: visit {}/device and enter the code WDJB-MJHT",
         w.mcp.url.trim_end_matches("/mcp"),
@@ -1279,10 +1284,7 @@ fn device_code_slows_down_when_asked() {
         device_slow_down: true,
         ..knobs()
     });
-    let mut p = w.proxy(&["--device-code"]);
-    let r = init(&mut p);
-    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
-    p.close();
+    init_ok(&w, &["--device-code"]);
     let st = w.st.lock().unwrap();
     assert_eq!(st.polls.len(), 2);
     // The interval was 1 s; slow_down adds 5 s.
@@ -1333,10 +1335,7 @@ fn device_code_survives_huge_interval_and_expires_in() {
         device_expires_in: Some(u64::MAX),
         ..knobs()
     });
-    let mut p = w.proxy(&["--device-code"]);
-    let r = init(&mut p);
-    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
-    p.close();
+    init_ok(&w, &["--device-code"]);
     assert_eq!(w.st.lock().unwrap().polls.len(), 2);
     // An interval of 584 billion years, with a code that lives as long: the wait ends at
     // --auth-timeout with the usual error instead of a crash.
@@ -1356,16 +1355,13 @@ fn metadata_without_an_authorization_endpoint_serves_the_other_grants() {
         no_authorization_endpoint: true,
         ..cc_knobs()
     });
-    let mut p = w.proxy(&["--device-code"]);
-    let r = init(&mut p);
-    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
-    p.close();
+    init_ok(&w, &["--device-code"]);
     std::fs::remove_file(w.store_dir().join("tokens.json")).unwrap();
     let info = cc_info("cc-secret-value");
-    let mut p = w.proxy(&["--client-credentials", "--static-oauth-client-info", &info]);
-    let r = init(&mut p);
-    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
-    p.close();
+    init_ok(
+        &w,
+        &["--client-credentials", "--static-oauth-client-info", &info],
+    );
     // The browser flow needs it. (The one page opened was the device flow's.)
     std::fs::remove_file(w.store_dir().join("tokens.json")).unwrap();
     init_fails_storing_nothing(
@@ -1384,11 +1380,7 @@ fn device_prompt_shows_no_control_characters_and_only_web_addresses() {
         device_user_code: Some("WDJB\u{1b}[2J-MJHT\nmcp-remote: signed in\u{7}".into()),
         ..knobs()
     });
-    let mut p = w.proxy(&["--device-code"]);
-    let r = init(&mut p);
-    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
-    p.close();
-    let err = p.stderr();
+    let err = init_ok(&w, &["--device-code"]);
     assert!(
         err.contains("enter the code WDJB[2J-MJHT mcp-remote: signed in\n"),
         "{err}"
