@@ -153,6 +153,36 @@ pub enum Grant {
     DeviceCode,
 }
 
+impl Grant {
+    /// The name stored with the tokens a grant obtained.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grant::AuthorizationCode => "authorization_code",
+            Grant::ClientCredentials => "client_credentials",
+            Grant::DeviceCode => "device_code",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Grant> {
+        [
+            Grant::AuthorizationCode,
+            Grant::ClientCredentials,
+            Grant::DeviceCode,
+        ]
+        .into_iter()
+        .find(|g| g.name() == name)
+    }
+
+    /// The grant in the user's words: how it is chosen on the command line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Grant::AuthorizationCode => "the browser sign-in",
+            Grant::ClientCredentials => "--client-credentials",
+            Grant::DeviceCode => "--device-code",
+        }
+    }
+}
+
 /// How much goes to stderr.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Verbosity {

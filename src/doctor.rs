@@ -927,7 +927,10 @@ fn stored(cfg: &Config, r: &mut Report<'_>) -> Result<bool, Error> {
         .as_ref()
         .and_then(|d| Store::new(d, &cfg.url).load("tokens.json").ok().flatten())
         .and_then(|v| Tokens::from_json(&v));
-    Ok(tokens.is_some_and(|t| !t.expires_within(0) || t.refresh_token.is_some()))
+    // Tokens another grant obtained are not used (see Auth::load_tokens).
+    Ok(tokens.is_some_and(|t| {
+        t.grant == cfg.grant && (!t.expires_within(0) || t.refresh_token.is_some())
+    }))
 }
 
 /// A duration as milliseconds, to a tenth.

@@ -367,8 +367,9 @@ impl Auth {
                         None => String::new(),
                     };
                     out.push_str(&format!(
-                        "tokens: from {}; access token {exp}; {id}{}; scopes: {}\n",
+                        "tokens: from {} by {}; access token {exp}; {id}{}; scopes: {}\n",
                         t.issuer,
+                        t.grant.describe(),
                         if t.refresh_token.is_some() {
                             "refresh token stored"
                         } else {
@@ -415,6 +416,20 @@ impl Auth {
                     log::info!("the stored tokens have no ID token, which --use-id-token sends; signing in again");
                     None
                 }
+                // Tokens are stored per server, not per identity: a service's client
+                // credentials and a person's sign-in must not pass for each other.
+                Some(t) if t.grant != self.s.grant => {
+                    log::info!(
+                        "the stored tokens come from {}, not {}; signing in again",
+                        t.grant.describe(),
+                        self.s.grant.describe()
+                    );
+                    None
+                }
+                Some(t) if self.issued_to_another_client(&t) => {
+                    log::info!("the stored tokens were issued to client {}, not to the one of --static-oauth-client-info; signing in again", t.client_id.as_deref().unwrap_or_default());
+                    None
+                }
                 Some(t) => Some(t),
                 None => {
                     log::warn!(
@@ -430,6 +445,18 @@ impl Auth {
                 None
             }
         }
+    }
+
+    /// Whether `t` records a client other than the static one configured. Tokens that record
+    /// none (older files) are taken to be the configured client's.
+    fn issued_to_another_client(&self, t: &Tokens) -> bool {
+        let configured = self
+            .s
+            .static_client_info
+            .as_ref()
+            .and_then(|i| i.get("client_id"))
+            .and_then(Value::as_str);
+        matches!((configured, &t.client_id), (Some(c), Some(id)) if c != id)
     }
 
     fn adopt(&self, t: Tokens, issued_now: bool) {
@@ -615,7 +642,8 @@ impl Auth {
                 Err(e) => break Err(Failure::Other(e)),
             };
             if r.ok() {
-                break tokens_from(&r, &f.asm.issuer, scope, None, self.s.use_id_token)
+                break self
+                    .tokens_from(&r, client, scope, None, self.s.use_id_token)
                     .map_err(Failure::Other);
             }
             let error = r
@@ -686,7 +714,7 @@ impl Auth {
                 r.oauth_error()
             ));
         }
-        let tokens = tokens_from(&r, &found.asm.issuer, scope, None, self.s.use_id_token)?;
+        let tokens = self.tokens_from(&r, &client, scope, None, self.s.use_id_token)?;
         log::info!(
             "obtained a token with the client credentials of {}",
             client.client_id
@@ -1068,7 +1096,8 @@ impl Auth {
         if !r.ok() {
             return Err(Failure::refusal(&r, "the token exchange"));
         }
-        let tokens = tokens_from(&r, &f.asm.issuer, scope, None, self.s.use_id_token)
+        let tokens = self
+            .tokens_from(&r, client, scope, None, self.s.use_id_token)
             .map_err(Failure::Other)?;
         // The caller tells the browser (our page, or --auth-success-url) once the tokens are
         // saved; on every failure before that, dropping `pending` shows a failure page.
@@ -1115,9 +1144,9 @@ impl Auth {
         if !r.ok() {
             return Err(format!("the refresh was refused: {}", r.oauth_error()));
         }
-        let new = tokens_from(
+        let new = self.tokens_from(
             &r,
-            &t.issuer,
+            &client,
             t.scope.as_deref(),
             Some(rt),
             self.s.use_id_token,
@@ -1190,6 +1219,67 @@ impl Auth {
             ),
         }
     }
+
+    /// The tokens of a token endpoint's answer to `client` (and so from its issuer), marked with
+    /// the grant configured. With `want_id_token` (`--use-id-token`) the answer must carry an
+    /// `id_token` whose expiry can be read.
+    fn tokens_from(
+        &self,
+        r: &Reply,
+        client: &Client,
+        requested: Option<&str>,
+        old_refresh: Option<Secret>,
+        want_id_token: bool,
+    ) -> Result<Tokens, String> {
+        let v = r
+            .json
+            .as_ref()
+            .ok_or("the token endpoint answered without JSON")?;
+        let at = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or("the token endpoint answered without an access_token")?;
+        if let Some(tt) = v.get("token_type").and_then(Value::as_str) {
+            if !tt.eq_ignore_ascii_case("bearer") {
+                return Err(format!(
+                    "the token endpoint issued a {tt:?} token; only Bearer is supported"
+                ));
+            }
+        }
+        let id_token = v
+            .get("id_token")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        if want_id_token {
+            let id = id_token.ok_or(
+                "the token endpoint answered without an id_token, which --use-id-token sends (servers issue one for the openid scope: --authorize-param 'scope=openid ...'; or leave --use-id-token out)",
+            )?;
+            jwt::expiry(id).map_err(|e| format!("{e}: --use-id-token cannot use it"))?;
+        }
+        Ok(Tokens {
+            issuer: client.issuer.clone(),
+            access_token: Secret::new(at),
+            refresh_token: v
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .map(Secret::new)
+                .or(old_refresh),
+            expires_at: v
+                .get("expires_in")
+                .and_then(Value::as_u64)
+                // Saturating: a hostile expires_in must not overflow (the release build aborts).
+                .map(|s| store::now_secs().saturating_add(s)),
+            scope: v
+                .get("scope")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or(requested.map(str::to_string)),
+            id_token: id_token.map(Secret::new),
+            grant: self.s.grant,
+            client_id: Some(client.client_id.clone()),
+        })
+    }
 }
 
 enum Failure {
@@ -1216,63 +1306,6 @@ impl Failure {
             f => f,
         }
     }
-}
-
-/// The tokens of a token endpoint's answer. With `want_id_token` (`--use-id-token`) the answer
-/// must carry an `id_token` whose expiry can be read.
-fn tokens_from(
-    r: &Reply,
-    issuer: &str,
-    requested: Option<&str>,
-    old_refresh: Option<Secret>,
-    want_id_token: bool,
-) -> Result<Tokens, String> {
-    let v = r
-        .json
-        .as_ref()
-        .ok_or("the token endpoint answered without JSON")?;
-    let at = v
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or("the token endpoint answered without an access_token")?;
-    if let Some(tt) = v.get("token_type").and_then(Value::as_str) {
-        if !tt.eq_ignore_ascii_case("bearer") {
-            return Err(format!(
-                "the token endpoint issued a {tt:?} token; only Bearer is supported"
-            ));
-        }
-    }
-    let id_token = v
-        .get("id_token")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    if want_id_token {
-        let id = id_token.ok_or(
-            "the token endpoint answered without an id_token, which --use-id-token sends (servers issue one for the openid scope: --authorize-param 'scope=openid ...'; or leave --use-id-token out)",
-        )?;
-        jwt::expiry(id).map_err(|e| format!("{e}: --use-id-token cannot use it"))?;
-    }
-    Ok(Tokens {
-        issuer: issuer.to_string(),
-        access_token: Secret::new(at),
-        refresh_token: v
-            .get("refresh_token")
-            .and_then(Value::as_str)
-            .map(Secret::new)
-            .or(old_refresh),
-        expires_at: v
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            // Saturating: a hostile expires_in must not overflow (the release build aborts).
-            .map(|s| store::now_secs().saturating_add(s)),
-        scope: v
-            .get("scope")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or(requested.map(str::to_string)),
-        id_token: id_token.map(Secret::new),
-    })
 }
 
 /// A verification URI of a device authorization response, checked before it is shown or opened:

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use crate::cli::Grant;
 use crate::secret::Secret;
 
 pub const FORMAT_VERSION: u64 = 1;
@@ -188,6 +189,13 @@ pub struct Tokens {
     /// `--use-id-token`. Optional in the file: older versions ignore it, and files without it
     /// still load.
     pub id_token: Option<Secret>,
+    /// The grant that obtained the tokens, so that another grant (a service's client
+    /// credentials, a person's browser sign-in) never uses them. Files written before it was
+    /// recorded lack it: theirs was the browser sign-in, the only grant then. Older versions
+    /// ignore the field.
+    pub grant: Grant,
+    /// The client the tokens were issued to; absent in older files.
+    pub client_id: Option<String>,
 }
 
 impl Tokens {
@@ -198,6 +206,8 @@ impl Tokens {
             "refresh_token": self.refresh_token.as_ref().map(Secret::expose),
             "expires_at": self.expires_at,
             "scope": self.scope,
+            "grant": self.grant.name(),
+            "client_id": self.client_id,
         });
         if let Some(id) = &self.id_token {
             v["id_token"] = json!(id.expose());
@@ -216,6 +226,15 @@ impl Tokens {
             expires_at: v.get("expires_at").and_then(Value::as_u64),
             scope: v.get("scope").and_then(Value::as_str).map(str::to_string),
             id_token: v.get("id_token").and_then(Value::as_str).map(Secret::new),
+            // A grant this version does not know (a newer one wrote it): unreadable.
+            grant: match v.get("grant").and_then(Value::as_str) {
+                Some(g) => Grant::from_name(g)?,
+                None => Grant::AuthorizationCode,
+            },
+            client_id: v
+                .get("client_id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 
@@ -346,6 +365,8 @@ mod tests {
             expires_at: Some(5),
             scope: None,
             id_token: None,
+            grant: Grant::ClientCredentials,
+            client_id: Some("svc-1".into()),
         };
         s.save("tokens.json", &t.to_json()).unwrap();
         let back = Tokens::from_json(&s.load("tokens.json").unwrap().unwrap()).unwrap();
@@ -380,6 +401,38 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn tokens_without_a_grant_came_from_the_browser() {
+        // As written before the grant was recorded.
+        let old = json!({"version": 1, "issuer": "https://a", "access_token": "at",
+            "refresh_token": "rt", "expires_at": 5, "scope": "s"});
+        let t = Tokens::from_json(&old).unwrap();
+        assert_eq!((t.grant, &t.client_id), (Grant::AuthorizationCode, &None));
+        // What is written now keeps every old field for older versions, which ignore the rest.
+        let mut new = t.clone();
+        new.grant = Grant::DeviceCode;
+        new.client_id = Some("client-1".into());
+        let v = new.to_json();
+        for k in [
+            "issuer",
+            "access_token",
+            "refresh_token",
+            "expires_at",
+            "scope",
+        ] {
+            assert_eq!(v[k], old[k], "{k}");
+        }
+        assert_eq!(
+            (&v["grant"], &v["client_id"]),
+            (&json!("device_code"), &json!("client-1"))
+        );
+        assert_eq!(Tokens::from_json(&v), Some(new));
+        // A grant from a newer version: unreadable, not mistaken for another.
+        let mut newer = v.clone();
+        newer["grant"] = json!("urn:example:grant");
+        assert_eq!(Tokens::from_json(&newer), None);
     }
 
     #[test]
@@ -422,6 +475,8 @@ mod tests {
             expires_at: Some(now_secs() + 30),
             scope: None,
             id_token: None,
+            grant: Grant::AuthorizationCode,
+            client_id: None,
         };
         assert!(t.expires_within(60));
         t.expires_at = Some(now_secs() + 3600);

@@ -353,7 +353,7 @@ fn a_server_behind_sign_in_shows_its_metadata_and_stored_tokens() {
         0,
         &[
             "client:      client-7 at http://as.example (with a secret)",
-            "tokens:      from http://as.example; access token no expiry given; no refresh token; scopes: (none)",
+            "tokens:      from http://as.example by the browser sign-in; access token no expiry given; no refresh token; scopes: (none)",
         ],
     );
     assert_eq!(

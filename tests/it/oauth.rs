@@ -1399,3 +1399,56 @@ fn device_prompt_shows_no_control_characters_and_only_web_addresses() {
     );
     assert!(w.st.lock().unwrap().polls.is_empty());
 }
+
+#[test]
+fn stored_tokens_serve_only_the_grant_and_client_that_obtained_them() {
+    let w = World::new(cc_knobs());
+    let login = |args: &[&str]| -> String {
+        let out = w
+            .command(&[&["--login"], args].concat())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let client_credentials = || {
+        w.st.lock()
+            .unwrap()
+            .token_forms
+            .iter()
+            .filter(|f| f["grant_type"] == "client_credentials")
+            .count()
+    };
+    // A person signs in with the browser...
+    login(&[]);
+    assert_eq!(w.opens(), 1);
+    // ... and a service with its client credentials gets a token of its own.
+    let info = cc_info("cc-secret-value");
+    let err = login(&["--client-credentials", "--static-oauth-client-info", &info]);
+    assert!(
+        err.contains("the stored tokens come from the browser sign-in, not --client-credentials"),
+        "{err}"
+    );
+    assert_eq!(client_credentials(), 1);
+    // Nor the other way round: the browser opens again.
+    let err = login(&[]);
+    assert!(
+        err.contains("the stored tokens come from --client-credentials, not the browser sign-in"),
+        "{err}"
+    );
+    assert_eq!((w.opens(), client_credentials()), (2, 1));
+    // The registered client's tokens are not taken for those of a static client.
+    w.st.lock().unwrap().clients.push("static-1".into());
+    let err = login(&["--static-oauth-client-info", r#"{"client_id":"static-1"}"#]);
+    assert!(err.contains("were issued to client client-"), "{err}");
+    assert_eq!(w.opens(), 3);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.store_dir().join("tokens.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (&saved["grant"], &saved["client_id"]),
+        (&json!("authorization_code"), &json!("static-1"))
+    );
+}
