@@ -492,7 +492,12 @@ impl Auth {
         version: Option<&str>,
     ) -> Result<(), String> {
         let found = self.discover(resource_metadata, version)?;
-        let scope = discovery::pick_scope(scope_hint, found.prm.as_ref(), &found.asm);
+        let mut scope = discovery::pick_scope(scope_hint, found.prm.as_ref(), &found.asm);
+        if self.s.use_id_token {
+            // Servers issue ID tokens for the openid scope (OpenID Connect Core 3.1.2.1), and
+            // only the browser's URL takes --authorize-param: ask for it with every grant.
+            scope = discovery::union_scopes(scope.as_deref(), Some("openid"));
+        }
         let scope = scope.as_deref();
         lock(&self.current).found = Some(found.clone());
         match self.s.grant {
@@ -1220,6 +1225,22 @@ impl Auth {
         }
     }
 
+    /// Why a token response without an `id_token` fails under --use-id-token, and what to do.
+    fn no_id_token(&self) -> String {
+        let replaced = self.s.grant == Grant::AuthorizationCode
+            && self
+                .s
+                .authorize_params
+                .iter()
+                .any(|(k, v)| k == "scope" && !v.split_whitespace().any(|s| s == "openid"));
+        let why = if replaced {
+            "your --authorize-param scope, which replaces the one asked for, lacks openid: add it"
+        } else {
+            "it was asked for the openid scope, so the authorization server may not issue ID tokens to this client"
+        };
+        format!("the token endpoint answered without an id_token, which --use-id-token sends ({why}; or leave --use-id-token out)")
+    }
+
     /// The tokens of a token endpoint's answer to `client` (and so from its issuer), marked with
     /// the grant configured. With `want_id_token` (`--use-id-token`) the answer must carry an
     /// `id_token` whose expiry can be read.
@@ -1252,9 +1273,7 @@ impl Auth {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty());
         if want_id_token {
-            let id = id_token.ok_or(
-                "the token endpoint answered without an id_token, which --use-id-token sends (servers issue one for the openid scope: --authorize-param 'scope=openid ...'; or leave --use-id-token out)",
-            )?;
+            let id = id_token.ok_or_else(|| self.no_id_token())?;
             jwt::expiry(id).map_err(|e| format!("{e}: --use-id-token cannot use it"))?;
         }
         Ok(Tokens {

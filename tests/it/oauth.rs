@@ -440,7 +440,11 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
             if !with_refresh {
                 body.as_object_mut().unwrap().remove("refresh_token");
             }
-            match s.k.id_token_exp_in {
+            // ID tokens only for the openid scope, as OpenID Connect servers do.
+            let openid = scope
+                .as_deref()
+                .is_some_and(|sc| sc.split(' ').any(|x| x == "openid"));
+            match s.k.id_token_exp_in.filter(|_| openid) {
                 Some(exp_in) => {
                     let id = jwt(&json!({"sub": "user-1", "jti": s.n, "exp": now() + exp_in}));
                     s.tokens.insert(id.clone(), scope.clone());
@@ -1107,8 +1111,49 @@ fn use_id_token_without_an_id_token_is_a_clear_error() {
     init_fails_storing_nothing(
         &w,
         &["--use-id-token"],
-        "without an id_token, which --use-id-token sends",
+        "without an id_token, which --use-id-token sends (it was asked for the openid scope, so the authorization server may not issue ID tokens to this client; or leave --use-id-token out)",
     );
+    // A scope of the user's own replaces the one asked for: the hint says so.
+    init_fails_storing_nothing(
+        &w,
+        &["--use-id-token", "--authorize-param", "scope=mcp:basic"],
+        "your --authorize-param scope, which replaces the one asked for, lacks openid: add it",
+    );
+}
+
+#[test]
+fn use_id_token_asks_for_openid_with_every_grant() {
+    let w = World::new(Knobs {
+        id_token_exp_in: Some(3600),
+        device: true,
+        challenge_scope: Some("mcp:basic".into()),
+        ..cc_knobs()
+    });
+    init_ok(&w, &["--use-id-token"]);
+    init_ok(&w, &["--use-id-token", "--device-code"]);
+    let token_endpoint = format!("{}/token", w.issuer());
+    let info = cc_info("cc-secret-value");
+    init_ok(
+        &w,
+        &[
+            "--use-id-token",
+            "--client-credentials",
+            "--token-endpoint",
+            &token_endpoint,
+            "--static-oauth-client-info",
+            &info,
+        ],
+    );
+    let st = w.st.lock().unwrap();
+    let scope = |f: &HashMap<String, String>| f.get("scope").cloned().unwrap_or_default();
+    assert_eq!(scope(&st.authorize[0]), "mcp:basic openid");
+    assert_eq!(scope(&st.device_forms[0]), "mcp:basic openid");
+    let cc = st
+        .token_forms
+        .iter()
+        .find(|f| f["grant_type"] == "client_credentials")
+        .unwrap();
+    assert_eq!(scope(cc), "mcp:basic openid");
 }
 
 /// `initialize` through a proxy with `args` succeeds; returns the proxy's stderr.
