@@ -468,18 +468,33 @@ impl Auth {
 
     /// Saves tokens before anyone uses them, so a rotated refresh token is never lost.
     fn keep(&self, t: Tokens) -> Result<(), String> {
-        if let Some(store) = &self.store {
-            store.save("tokens.json", &t.to_json())?;
-        }
+        self.save_only(&t)?;
         self.adopt(t, true);
         Ok(())
     }
 
+    fn save_only(&self, t: &Tokens) -> Result<(), String> {
+        match &self.store {
+            Some(store) => store.save("tokens.json", &t.to_json()),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the current tokens, and the stored ones if they are the same: a file holding
+    /// others (a rotated refresh token saved by a refresh whose answer could not be used,
+    /// tokens another mcp-remote just obtained) is left alone.
     fn forget_tokens(&self) {
         self.http.set_bearer(None);
-        lock(&self.current).tokens = None;
+        let gone = lock(&self.current).tokens.take();
         if let Some(store) = &self.store {
-            store.remove("tokens.json");
+            let stored = store
+                .load("tokens.json")
+                .ok()
+                .flatten()
+                .and_then(|v| Tokens::from_json(&v));
+            if stored.is_none() || stored == gone {
+                store.remove("tokens.json");
+            }
         }
     }
 
@@ -1149,13 +1164,27 @@ impl Auth {
         if !r.ok() {
             return Err(format!("the refresh was refused: {}", r.oauth_error()));
         }
-        let new = self.tokens_from(
-            &r,
-            &client,
-            t.scope.as_deref(),
-            Some(rt),
-            self.s.use_id_token,
-        )?;
+        // The refresh token may have rotated: from here on nothing may fail before the answer
+        // is saved, or the only refresh token left would be the spent one.
+        let mut new = self.tokens_from(&r, &client, t.scope.as_deref(), Some(rt), false)?;
+        if self.s.use_id_token {
+            // OpenID Connect Core 12.2: a refresh response MAY leave the ID token out.
+            if let Err(why) = usable_id_token(new.id_token.as_ref()) {
+                if t.id_token_expires_within(0) {
+                    new.id_token = None;
+                    self.save_only(&new)?;
+                    // Nothing current: the next request goes without a token, and its 401
+                    // signs in anew (the saved tokens lack the ID token, so none are used).
+                    self.http.set_bearer(None);
+                    lock(&self.current).tokens = None;
+                    return Err(format!(
+                        "{why}, and the current ID token has expired; the new refresh token is saved, but --use-id-token needs a new sign-in"
+                    ));
+                }
+                log::info!("{why}; the current ID token is used until it expires");
+                new.id_token = t.id_token.clone();
+            }
+        }
         self.keep(new)
     }
 
@@ -1338,6 +1367,14 @@ fn verification_uri(u: &str) -> Result<String, String> {
             crate::http::one_line(u, 100)
         )),
     }
+}
+
+/// Whether --use-id-token can send this ID token: there is one, and its expiry can be read.
+fn usable_id_token(id: Option<&Secret>) -> Result<(), String> {
+    let id = id.ok_or("the token endpoint answered without an id_token")?;
+    jwt::expiry(id.expose())
+        .map(drop)
+        .map_err(|e| format!("{e}: --use-id-token cannot use it"))
 }
 
 /// The poll interval and the code lifetime of a device authorization response (RFC 8628

@@ -40,6 +40,8 @@ struct Knobs {
     /// Token responses carry an OpenID Connect `id_token` (a JWT whose `exp` is this many
     /// seconds away), and the MCP server takes only ID tokens, not access tokens.
     id_token_exp_in: Option<u64>,
+    /// Refresh responses leave the ID token out (OpenID Connect allows it).
+    refresh_without_id_token: bool,
     /// A confidential client (id, secret) allowed the client_credentials grant.
     cc_client: Option<(String, String)>,
     /// `token_endpoint_auth_methods_supported` (default `["none"]`).
@@ -443,7 +445,8 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
             // ID tokens only for the openid scope, as OpenID Connect servers do.
             let openid = scope
                 .as_deref()
-                .is_some_and(|sc| sc.split(' ').any(|x| x == "openid"));
+                .is_some_and(|sc| sc.split(' ').any(|x| x == "openid"))
+                && !(s.k.refresh_without_id_token && f["grant_type"] == "refresh_token");
             match s.k.id_token_exp_in.filter(|_| openid) {
                 Some(exp_in) => {
                     let id = jwt(&json!({"sub": "user-1", "jti": s.n, "exp": now() + exp_in}));
@@ -1496,4 +1499,62 @@ fn stored_tokens_serve_only_the_grant_and_client_that_obtained_them() {
         (&saved["grant"], &saved["client_id"]),
         (&json!("authorization_code"), &json!("static-1"))
     );
+}
+
+/// The stored tokens.
+fn saved(w: &World) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(w.store_dir().join("tokens.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn a_refresh_without_an_id_token_keeps_the_rotated_refresh_token() {
+    let w = World::new(Knobs {
+        id_token_exp_in: Some(30),
+        refresh_without_id_token: true,
+        ..knobs()
+    });
+    let out = w
+        .command(&["--login", "--use-id-token"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let id = saved(&w)["id_token"].clone();
+    // The stored ID token expires within a minute: the first request refreshes, the answer has
+    // no ID token, and the current one, still valid, goes on being sent.
+    let err = init_ok(&w, &["--use-id-token"]);
+    assert!(
+        err.contains("the current ID token is used until it expires"),
+        "{err}"
+    );
+    let first = saved(&w);
+    assert_eq!(first["id_token"], id);
+    let live = |v: &Value| {
+        w.st.lock()
+            .unwrap()
+            .refresh
+            .contains_key(v["refresh_token"].as_str().unwrap_or_default())
+    };
+    assert!(live(&first), "the rotated refresh token was not saved");
+    assert_eq!(w.opens(), 1);
+    // Once the ID token has expired, such a refresh saves the new refresh token and then
+    // signs in anew (here a sign-in nobody completes).
+    let mut expired = first.clone();
+    expired["id_token"] = json!(jwt(&json!({"sub": "user-1", "exp": now() - 10})));
+    std::fs::write(w.store_dir().join("tokens.json"), expired.to_string()).unwrap();
+    let mut cmd = w.command(&["--use-id-token", "--auth-timeout", "1s"]);
+    cmd.env("BROWSER", "true");
+    let mut p = Proxy::spawn(cmd);
+    let r = init(&mut p);
+    assert!(message(&r).contains("timed out"), "{r}");
+    p.close();
+    assert!(
+        p.stderr().contains("the new refresh token is saved"),
+        "{}",
+        p.stderr()
+    );
+    let after = saved(&w);
+    assert!(live(&after) && after["refresh_token"] != first["refresh_token"]);
+    assert!(after.get("id_token").is_none(), "{after}");
 }
