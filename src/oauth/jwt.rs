@@ -14,6 +14,18 @@ use serde_json::Value;
 /// The `exp` claim (Unix seconds) of a JWS compact JWT. The error says what is wrong, never
 /// quoting the token.
 pub fn expiry(token: &str) -> Result<u64, String> {
+    let claims = claims(token)?;
+    let exp = claims.get("exp").ok_or("the ID token has no exp claim")?;
+    numeric_date(exp).ok_or_else(|| "the ID token's exp claim is not a number of seconds".into())
+}
+
+/// The `iat` claim (Unix seconds), where there is one that can be read. It is optional here:
+/// only the refresh timing uses it.
+pub fn issued_at(token: &str) -> Option<u64> {
+    numeric_date(claims(token).ok()?.get("iat")?)
+}
+
+fn claims(token: &str) -> Result<Value, String> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() == 5 {
         return Err("the ID token is encrypted (JWE), so its expiry cannot be read".into());
@@ -25,14 +37,15 @@ pub fn expiry(token: &str) -> Result<u64, String> {
     let payload = URL_SAFE_NO_PAD
         .decode(parts[1].trim_end_matches('='))
         .map_err(|_| "the ID token's payload is not base64url".to_string())?;
-    let claims: Value = serde_json::from_slice(&payload)
-        .map_err(|_| "the ID token's payload is not JSON".to_string())?;
-    let exp = claims.get("exp").ok_or("the ID token has no exp claim")?;
-    // A NumericDate may have a fraction (RFC 7519 section 2).
-    match (exp.as_u64(), exp.as_f64()) {
-        (Some(s), _) => Ok(s),
-        (None, Some(f)) if f.is_finite() && f >= 0.0 => Ok(f as u64),
-        _ => Err("the ID token's exp claim is not a number of seconds".into()),
+    serde_json::from_slice(&payload).map_err(|_| "the ID token's payload is not JSON".to_string())
+}
+
+/// A NumericDate: seconds, which may have a fraction (RFC 7519 section 2).
+fn numeric_date(v: &Value) -> Option<u64> {
+    match (v.as_u64(), v.as_f64()) {
+        (Some(s), _) => Some(s),
+        (None, Some(f)) if f.is_finite() && f >= 0.0 => Some(f as u64),
+        _ => None,
     }
 }
 
@@ -52,6 +65,19 @@ mod tests {
         );
         // An unsigned token (alg none) has an empty signature part.
         assert_eq!(expiry("e30.eyJleHAiOjV9."), Ok(5));
+    }
+
+    #[test]
+    fn reads_iat_where_there_is_one() {
+        // {"iat":1700000000,"exp":1700000030}
+        assert_eq!(
+            issued_at("e30.eyJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDAzMH0.x"),
+            Some(1_700_000_000)
+        );
+        // {"exp":5}; {"iat":"then"}
+        assert_eq!(issued_at("e30.eyJleHAiOjV9.x"), None);
+        assert_eq!(issued_at("e30.eyJpYXQiOiJ0aGVuIn0.x"), None);
+        assert_eq!(issued_at("opaque"), None);
     }
 
     #[test]

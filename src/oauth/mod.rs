@@ -79,6 +79,8 @@ struct Found {
 struct Current {
     tokens: Option<Tokens>,
     issued: Option<Instant>,
+    /// No renewal ahead of expiry before this (see `bearer`).
+    hold: Option<Instant>,
     found: Option<Found>,
 }
 
@@ -176,9 +178,14 @@ impl Auth {
         let (token, due) = {
             let c = lock(&self.current);
             let t = c.tokens.as_ref()?;
+            // A token obtained here is not renewed ahead of expiry before half its lifetime
+            // has passed: one that lives less than the margin, or whose exp reads early on
+            // this machine's clock, would otherwise be renewed on every request.
+            let held = c.hold.is_some_and(|h| Instant::now() < h);
             (
                 self.sent(t).clone(),
-                self.expiring(t, REFRESH_MARGIN_SECS)
+                !held
+                    && self.expiring(t, REFRESH_MARGIN_SECS)
                     && (t.refresh_token.is_some() || self.s.grant == Grant::ClientCredentials),
             )
         };
@@ -462,8 +469,30 @@ impl Auth {
     fn adopt(&self, t: Tokens, issued_now: bool) {
         self.http.set_bearer(Some(self.sent(&t).clone()));
         let mut c = lock(&self.current);
+        let kept = c.tokens.as_ref().map(|o| self.sent(o)) == Some(self.sent(&t));
+        let now = Instant::now();
+        c.hold = issued_now.then(|| after(now, self.lifetime(&t, kept) / 2));
         c.tokens = Some(t);
-        c.issued = issued_now.then(Instant::now);
+        c.issued = issued_now.then_some(now);
+    }
+
+    /// How long the token sent lives, from now. An ID token's is exp - iat: both are on the
+    /// server's clock, so a clock here that is ahead does not shorten it. Without iat, or for an
+    /// ID token `kept` from before (a refresh that brought none), the time left until it
+    /// expires; for an access token, its expires_in.
+    fn lifetime(&self, t: &Tokens, kept: bool) -> Duration {
+        let now = store::now_secs();
+        let secs = match (&t.id_token, self.s.use_id_token) {
+            (Some(id), true) => {
+                let exp = jwt::expiry(id.expose()).unwrap_or(0);
+                match jwt::issued_at(id.expose()).filter(|_| !kept) {
+                    Some(iat) if exp > iat => exp - iat,
+                    _ => exp.saturating_sub(now),
+                }
+            }
+            _ => t.expires_at.map_or(0, |at| at.saturating_sub(now)),
+        };
+        Duration::from_secs(secs)
     }
 
     /// Saves tokens before anyone uses them, so a rotated refresh token is never lost.

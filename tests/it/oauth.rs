@@ -40,6 +40,8 @@ struct Knobs {
     /// Token responses carry an OpenID Connect `id_token` (a JWT whose `exp` is this many
     /// seconds away), and the MCP server takes only ID tokens, not access tokens.
     id_token_exp_in: Option<u64>,
+    /// The authorization server's clock is this many seconds behind (its ID tokens' iat and exp).
+    id_token_clock_behind: u64,
     /// Refresh responses leave the ID token out (OpenID Connect allows it).
     refresh_without_id_token: bool,
     /// A confidential client (id, secret) allowed the client_credentials grant.
@@ -211,6 +213,15 @@ impl World {
 
     fn proxy(&self, extra: &[&str]) -> Proxy {
         Proxy::spawn(self.command(extra))
+    }
+
+    /// How many token requests of `grant_type` the authorization server got.
+    fn token_requests(&self, grant_type: &str) -> usize {
+        let st = self.st.lock().unwrap();
+        st.token_forms
+            .iter()
+            .filter(|f| f["grant_type"] == grant_type)
+            .count()
     }
 
     fn store_dir(&self) -> PathBuf {
@@ -449,7 +460,9 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                 && !(s.k.refresh_without_id_token && f["grant_type"] == "refresh_token");
             match s.k.id_token_exp_in.filter(|_| openid) {
                 Some(exp_in) => {
-                    let id = jwt(&json!({"sub": "user-1", "jti": s.n, "exp": now() + exp_in}));
+                    let iat = now() - s.k.id_token_clock_behind;
+                    let id =
+                        jwt(&json!({"sub": "user-1", "jti": s.n, "iat": iat, "exp": iat + exp_in}));
                     s.tokens.insert(id.clone(), scope.clone());
                     s.issued_secrets.push(id.clone());
                     body["id_token"] = json!(id);
@@ -663,12 +676,14 @@ fn first_sign_in_then_reuse_without_a_browser() {
 #[test]
 fn proactive_refresh_saves_the_rotated_token() {
     let w = World::new(Knobs {
-        expires_in: 30,
+        expires_in: 2,
         ..knobs()
     });
     let mut p = w.proxy(&[]);
     assert!(init(&mut p).get("result").is_some());
-    // The token expires within a minute: the next request refreshes first.
+    // The token expires within a minute, and half its lifetime has passed: the next request
+    // refreshes first.
+    std::thread::sleep(Duration::from_millis(1500));
     assert!(call(&mut p, 1).get("result").is_some());
     p.close();
     let st = w.st.lock().unwrap();
@@ -1065,25 +1080,19 @@ fn tokens_that_cannot_be_saved_are_not_announced_to_the_browser() {
 
 #[test]
 fn use_id_token_sends_the_id_token_and_refreshes_by_its_exp() {
-    // The access token lives an hour, the ID token 30 s: only the ID token's exp makes the
-    // proxy refresh before the next call.
+    // The access token lives an hour, the ID token 2 s: only the ID token's exp makes the
+    // proxy refresh before the next call (once half its lifetime has passed).
     let w = World::new(Knobs {
-        id_token_exp_in: Some(30),
+        id_token_exp_in: Some(2),
         ..knobs()
     });
     let mut p = w.proxy(&["--use-id-token", "--debug"]);
     let r = init(&mut p);
     assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    std::thread::sleep(Duration::from_millis(1500));
     assert!(call(&mut p, 1).get("result").is_some());
     p.close();
-    let refreshes =
-        w.st.lock()
-            .unwrap()
-            .token_forms
-            .iter()
-            .filter(|f| f["grant_type"] == "refresh_token")
-            .count();
-    assert!(refreshes >= 1, "{}", p.stderr());
+    assert!(w.token_requests("refresh_token") >= 1, "{}", p.stderr());
     // The server only ever saw ID tokens.
     let bearers: Vec<String> = w
         .mcp
@@ -1264,12 +1273,12 @@ fn client_credentials_discovers_the_token_endpoint_and_its_auth_method() {
     let mut p = w.proxy(&["--client-credentials", "--static-oauth-client-info", &info]);
     let r = init(&mut p);
     assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
-    // The token expires within a minute: a new one is fetched before each later request (the
-    // retried initialize and the call), without waiting for a 401.
+    // The token expires within a minute, but it was obtained moments ago: the retried
+    // initialize and the call use it (a new one before every request would be no better).
     assert!(call(&mut p, 1).get("result").is_some());
     p.close();
     let st = w.st.lock().unwrap();
-    assert_eq!(st.token_auth, ["post"; 3]);
+    assert_eq!(st.token_auth, ["post"]);
     assert_eq!(
         fields(&st.token_forms[0], &["grant_type", "scope", "resource"]),
         ["client_credentials", "mcp:basic", &w.mcp.url]
@@ -1461,14 +1470,7 @@ fn stored_tokens_serve_only_the_grant_and_client_that_obtained_them() {
         assert!(out.status.success(), "{err}");
         err
     };
-    let client_credentials = || {
-        w.st.lock()
-            .unwrap()
-            .token_forms
-            .iter()
-            .filter(|f| f["grant_type"] == "client_credentials")
-            .count()
-    };
+    let client_credentials = || w.token_requests("client_credentials");
     // A person signs in with the browser...
     login(&[]);
     assert_eq!(w.opens(), 1);
@@ -1557,4 +1559,27 @@ fn a_refresh_without_an_id_token_keeps_the_rotated_refresh_token() {
     let after = saved(&w);
     assert!(live(&after) && after["refresh_token"] != first["refresh_token"]);
     assert!(after.get("id_token").is_none(), "{after}");
+}
+
+#[test]
+fn a_short_lived_or_skewed_id_token_is_not_renewed_on_every_request() {
+    // An ID token that lives 30 s, so less than the minute ahead of expiry at which renewal
+    // starts; and one that lives 5 minutes from a server whose clock is 10 minutes behind, so
+    // it reads as expired on arrival.
+    for (exp_in, behind) in [(30, 0), (300, 600)] {
+        let w = World::new(Knobs {
+            id_token_exp_in: Some(exp_in),
+            id_token_clock_behind: behind,
+            ..knobs()
+        });
+        let mut p = w.proxy(&["--use-id-token"]);
+        let r = init(&mut p);
+        assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+        for id in 1..=5 {
+            assert!(call(&mut p, id).get("result").is_some());
+        }
+        p.close();
+        let refreshes = w.token_requests("refresh_token");
+        assert_eq!(refreshes, 0, "exp in {exp_in} s, {behind} s behind");
+    }
 }
