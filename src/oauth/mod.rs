@@ -316,10 +316,28 @@ impl Auth {
             .as_ref()
             .is_some_and(|t| t.refresh_token.is_some());
         if refreshable || self.s.grant != Grant::ClientCredentials {
-            self.refresh_now(Some(used))
-        } else {
-            self.sign_in(None, None, None)
+            return self.refresh_now(Some(used));
         }
+        // A new grant for what the current one is for: its scope (which a challenge may have
+        // set) and the authorization server found then (perhaps through a challenge's
+        // resource_metadata), which a discovery without the challenge might not find again.
+        let (found, scope) = {
+            let c = lock(&self.current);
+            (
+                c.found.clone(),
+                c.tokens.as_ref().and_then(|t| t.scope.clone()),
+            )
+        };
+        let found = match found {
+            Some(f) => f,
+            // Stored tokens: nothing discovered yet in this process.
+            None => {
+                let f = self.discover(None, None)?;
+                lock(&self.current).found = Some(f.clone());
+                f
+            }
+        };
+        self.client_credentials(&found, scope.as_deref())
     }
 
     /// `--logout`: removes this server's stored state. Returns the directory if there was one.

@@ -1583,3 +1583,39 @@ fn a_short_lived_or_skewed_id_token_is_not_renewed_on_every_request() {
         assert_eq!(refreshes, 0, "exp in {exp_in} s, {behind} s behind");
     }
 }
+
+#[test]
+fn client_credentials_renewal_keeps_the_challenged_scope_and_what_discovery_found() {
+    let w = World::new(Knobs {
+        challenge_scope: Some("mcp:basic".into()),
+        expires_in: 2,
+        ..cc_knobs()
+    });
+    let info = cc_info("cc-secret-value");
+    let mut p = w.proxy(&["--client-credentials", "--static-oauth-client-info", &info]);
+    let r = init(&mut p);
+    assert!(r.get("result").is_some(), "{r}; stderr:\n{}", p.stderr());
+    let metadata = || w.mcp.count(|r| r.path.starts_with("/.well-known/"));
+    let before = (
+        metadata(),
+        w.auth.count(|r| r.path.starts_with("/.well-known/")),
+    );
+    // Half the token's lifetime later it is renewed ahead of expiry, for the same scope and
+    // resource, without discovering again.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(call(&mut p, 1).get("result").is_some());
+    p.close();
+    let after = (
+        metadata(),
+        w.auth.count(|r| r.path.starts_with("/.well-known/")),
+    );
+    assert_eq!(before, after);
+    let st = w.st.lock().unwrap();
+    assert_eq!(st.token_forms.len(), 2);
+    for f in &st.token_forms {
+        assert_eq!(
+            fields(f, &["grant_type", "scope", "resource"]),
+            ["client_credentials", "mcp:basic", &w.mcp.url]
+        );
+    }
+}
