@@ -34,6 +34,12 @@ export "CC_${TARGET//-/_}=musl-gcc"
 if [ "${STATIC_PIE:-0}" != 1 ]; then
   export RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=static"
 fi
+# Link with the rust-lld every rustup toolchain ships (through its gcc-ld wrapper): it leaves
+# out a few KB the system linker keeps. Without it, the system linker does the same job.
+GCC_LD="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/gcc-ld"
+if [ -x "$GCC_LD/ld.lld" ]; then
+  export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-B$GCC_LD -C link-arg=-fuse-ld=lld"
+fi
 cargo build --release --locked --target "$TARGET"
 
 BIN="${CARGO_TARGET_DIR:-target}/$TARGET/release/mcp-remote"

@@ -336,8 +336,15 @@ pub struct Proxy {
     err_thread: Option<thread::JoinHandle<()>>,
 }
 
+/// The binary under test: the one cargo built, or `MCP_REMOTE_TEST_BIN` (scripts/test.sh runs
+/// the suite once more against the static musl build, the file users copy onto their machines).
+pub fn binary() -> String {
+    std::env::var("MCP_REMOTE_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_mcp-remote").to_string())
+}
+
 pub fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mcp-remote"));
+    let mut c = Command::new(binary());
     let home = temp_dir("home");
     c.args(args)
         .env_clear()
