@@ -208,7 +208,7 @@ pub struct Config {
     pub protocol: Protocol,
     pub ignore_tools: Vec<String>,
     pub connect_timeout: Duration,
-    /// Extra CA certificates (PEM), added to the OS trust store.
+    /// Extra CA certificates (PEM), added to the OS trust store (or the Mozilla roots).
     pub ca_files: Vec<PathBuf>,
     pub ipv4_only: bool,
     /// `--keep-alive`: the interval of the proxy's own pings on a quiet session.
@@ -1062,7 +1062,8 @@ FLAGS:
                                       (https, or http to loopback or with --allow-http).
     --use-id-token                    Send the OpenID Connect ID token from the token
                                       response instead of the access token (refreshed by
-                                      its exp claim); a response without one is an error.
+                                      its exp claim); a sign-in answered without one is an
+                                      error (a refresh may leave it out).
     --client-credentials              Sign in as the client itself, with no user and no
                                       browser (OAuth client credentials grant), using the
                                       client_id and client_secret of
@@ -1073,14 +1074,16 @@ FLAGS:
                                       no discovery happens. Without it, it is discovered.
     --device-code                     Sign in on any device (OAuth device authorization
                                       grant): a URL and a code are printed on stderr, and
-                                      the browser opens if there is one. No callback port.
+                                      the browser opens at the URL with the code filled in
+                                      when the server gives one. No callback port.
                                       Needs an authorization server that offers it.
 
 NETWORK:
     --header-file <path>              Read headers from a file: one \"Name: value\" per line,
                                       # starts a comment (repeatable; ${VAR} works too).
     --ca-file <path>                  Trust the CA certificates in this PEM file too, on top
-                                      of the OS trust store (repeatable).
+                                      of the OS trust store, or of the built-in Mozilla
+                                      roots where the OS has none (repeatable).
     --connect-timeout <duration>      Give up connecting after this long (default 10s).
     --headers-timeout <duration>      Give up on a request whose response headers take longer
                                       (default and 0: no limit). A body or event stream that
@@ -1107,7 +1110,7 @@ SIGN-IN COMMANDS (run once, then exit):
     --login          Sign in now and store the tokens (also: --token). Use it ahead of time
                      when your client gives a server less time to start than sign-in takes.
     --logout         Remove this server's stored tokens and registration (also: --reset-auth).
-    --auth-status    Show what is stored: issuer, client id, scopes, expiry; never a token
+    --auth-status    Show what is stored: issuer, client id, grant, scopes, expiry; never a token
                      (also: --test-auth).
     --client-info    Show the stored client registration, secrets redacted (also:
                      --get-client-info; --json for JSON).
@@ -1159,9 +1162,11 @@ ENVIRONMENT:
                             Proxies for every request (MCP and sign-in); loopback
                             is never proxied.
     NODE_EXTRA_CA_CERTS, SSL_CERT_FILE
-                            PEM files of extra CA certificates, added to the OS store.
+                            PEM files of extra CA certificates, added to the OS store
+                            (or to the built-in Mozilla roots where the OS has none).
     RUST_LOG                Log filter; overrides --debug and --silent
-                            (e.g. RUST_LOG=mcp_remote=trace).
+                            (e.g. RUST_LOG=debug,tiny_http=info; debug is the finest
+                            level a release build logs).
 
 EXIT STATUS:
     0 when stdin closes (or a one-shot command succeeded); 1 on a fatal error, a JSON-RPC

@@ -37,7 +37,6 @@ use crate::cli::{Config, Grant};
 use crate::error::Error;
 use crate::http::{self, Http};
 use crate::oauth::discovery::{self, ServerMetadata};
-use crate::oauth::store::{Store, Tokens};
 use crate::oauth::{Auth, Challenge};
 use crate::url::Url;
 use crate::x509;
@@ -86,7 +85,7 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<bool, Error> {
     let verdict = match (&r.problem, reached) {
         (Some(p), _) => p.clone(),
         (None, Some(x)) if x.needs_sign_in && !usable_tokens => {
-            let p = format!("server needs sign-in: run mcp-remote {} --login", cfg.url);
+            let p = format!("server needs sign-in: run {}", login_command(cfg));
             r.problem = Some(p.clone());
             p
         }
@@ -922,15 +921,31 @@ fn stored(cfg: &Config, r: &mut Report<'_>) -> Result<bool, Error> {
             None => r.say("stored", line)?,
         }
     }
-    let tokens = cfg
-        .config_dir
-        .as_ref()
-        .and_then(|d| Store::new(d, &cfg.url).load("tokens.json").ok().flatten())
-        .and_then(|v| Tokens::from_json(&v));
-    // Tokens another grant obtained are not used (see Auth::load_tokens).
-    Ok(tokens.is_some_and(|t| {
-        t.grant == cfg.grant && (!t.expires_within(0) || t.refresh_token.is_some())
-    }))
+    // The client's own credentials get a token with no one at the keyboard.
+    if cfg.grant == Grant::ClientCredentials {
+        return Ok(true);
+    }
+    // The same choice as a real run: tokens of another grant or client, or without the ID token
+    // --use-id-token sends, are not used.
+    Ok(auth
+        .stored_tokens()
+        .is_some_and(|t| !t.expires_within(0) || t.refresh_token.is_some()))
+}
+
+/// The command that signs in the way this configuration would (no secrets: the static client
+/// information is only named).
+fn login_command(cfg: &Config) -> String {
+    let mut c = format!("mcp-remote {} --login", cfg.url);
+    if cfg.grant == Grant::DeviceCode {
+        c.push_str(" --device-code");
+    }
+    if cfg.use_id_token {
+        c.push_str(" --use-id-token");
+    }
+    if cfg.static_client_info.is_some() {
+        c.push_str(" with your --static-oauth-client-info");
+    }
+    c
 }
 
 /// A duration as milliseconds, to a tenth.

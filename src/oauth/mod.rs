@@ -433,6 +433,11 @@ impl Auth {
         r
     }
 
+    /// The stored tokens this configuration would use (`--doctor` asks).
+    pub fn stored_tokens(&self) -> Option<Tokens> {
+        self.load_tokens()
+    }
+
     fn load_tokens(&self) -> Option<Tokens> {
         let store = self.store.as_ref()?;
         match store.load("tokens.json") {

@@ -361,6 +361,21 @@ fn a_server_behind_sign_in_shows_its_metadata_and_stored_tokens() {
         "verdict:     healthy: Streamable HTTP behind sign-in; the stored tokens will be used"
     );
     assert!(!r.stdout.contains("secretvalue") && !r.stderr.contains("secretvalue"));
+    // Tokens from the browser sign-in are not what --use-id-token sends: the verdict is the
+    // sign-in that configuration needs, as a real run would decide.
+    let r = doctor(
+        &s.url,
+        &["--config-dir", config.to_str().unwrap(), "--use-id-token"],
+    );
+    assert_eq!(
+        verdict(&r),
+        format!(
+            "verdict:     server needs sign-in: run mcp-remote {} --login --use-id-token",
+            s.url
+        ),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
