@@ -106,7 +106,8 @@ if ! cargo build --release --quiet >>"$INSTALL_LOG" 2>&1; then
   tail -n 30 "$INSTALL_LOG" >&2
   die_setup "cargo build --release failed"
 fi
-PROXY="$T/release/mcp-remote"
+# MCP_REMOTE_TEST_BIN runs the checks against another build (e.g. the static one).
+PROXY="${MCP_REMOTE_TEST_BIN:-$T/release/mcp-remote}"
 [ -x "$PROXY" ] || die_setup "$PROXY not built"
 
 # --- the test phase, in private network + PID namespaces ------------------------------------------
