@@ -914,8 +914,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err(bad());
     }
+    // Plain seconds have the same ceiling as the other forms (about 31 years), so no
+    // deadline built from a duration can overflow.
     if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+        return if secs > 1_000_000_000 {
+            Err(bad())
+        } else {
+            Ok(Duration::from_secs(secs))
+        };
     }
     let mut total = 0f64;
     let mut rest = t;
@@ -1286,6 +1292,11 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        // Plain seconds have the same ceiling as the other forms: a deadline made from any
+        // accepted duration cannot overflow.
+        assert!(parse_duration("1000000000").is_ok());
+        assert!(parse_duration("1000000001").is_err());
+        assert!(parse_duration("18446744073709551615").is_err());
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));

@@ -296,7 +296,7 @@ fn raw(host: &mut Host, text: &str, o: &Opts, out: &mut Output<'_>) -> Result<()
         host.initialize(o.auth_timeout)?;
     }
     let limit = if own_initialize {
-        o.timeout + o.auth_timeout
+        o.timeout.saturating_add(o.auth_timeout)
     } else {
         o.timeout
     };
@@ -744,7 +744,7 @@ impl Host {
         });
         let msg = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params});
         self.send(&msg)?;
-        let limit = self.timeout + auth_timeout;
+        let limit = self.timeout.saturating_add(auth_timeout);
         let answer = self.wait(&[json!(id)], "initialize", limit, None, &mut |_| Ok(()))?;
         let result = result_of("initialize", answer.into_iter().next())?;
         self.notify("notifications/initialized")?;

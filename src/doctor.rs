@@ -927,9 +927,14 @@ fn stored(cfg: &Config, r: &mut Report<'_>) -> Result<bool, Error> {
     }
     // The same choice as a real run: tokens of another grant or client, or without the ID token
     // --use-id-token sends, are not used.
-    Ok(auth
-        .stored_tokens()
-        .is_some_and(|t| !t.expires_within(0) || t.refresh_token.is_some()))
+    Ok(auth.stored_tokens().is_some_and(|t| {
+        let expired = if cfg.use_id_token {
+            t.id_token_expires_within(0)
+        } else {
+            t.expires_within(0)
+        };
+        !expired || t.refresh_token.is_some()
+    }))
 }
 
 /// The command that signs in the way this configuration would (no secrets: the static client

@@ -192,8 +192,20 @@ impl Auth {
         if due {
             let _one = lock(&self.flow);
             if lock(&self.current).tokens.as_ref().map(|t| self.sent(t)) == Some(&token) {
-                match self.with_file_lock(|| self.renew_now(&token)) {
-                    Ok(()) => log::info!(
+                let renewed = self.with_file_lock(|| {
+                    // Another mcp-remote sharing the store may have renewed already, and with
+                    // a rotating refresh token the one held here is then spent.
+                    if let Some(t) = self.load_tokens() {
+                        if *self.sent(&t) != token && !self.expiring(&t, REFRESH_MARGIN_SECS) {
+                            log::info!("using tokens another mcp-remote just obtained");
+                            self.adopt(t, false);
+                            return Ok(false);
+                        }
+                    }
+                    self.renew_now(&token).map(|()| true)
+                });
+                match renewed {
+                    Ok(true) => log::info!(
                         "{} refreshed before it expired",
                         if self.s.use_id_token {
                             "ID token"
@@ -201,6 +213,7 @@ impl Auth {
                             "access token"
                         }
                     ),
+                    Ok(false) => {}
                     Err(e) => log::warn!("could not refresh the access token ahead of expiry: {e}"),
                 }
             }
@@ -232,6 +245,15 @@ impl Auth {
                     self.adopt(t, false);
                     return Ok(());
                 }
+                // Another mcp-remote refreshed but kept sending the same ID token: its refresh
+                // token is the live one, the one held here may be spent.
+                let rotated = lock(&self.current)
+                    .tokens
+                    .as_ref()
+                    .is_some_and(|c| c.refresh_token != t.refresh_token);
+                if rotated && t.refresh_token.is_some() {
+                    self.adopt(t, false);
+                }
             }
             let fresh = retrying && {
                 let c = lock(&self.current);
@@ -246,7 +268,7 @@ impl Auth {
                 .as_ref()
                 .is_some_and(|t| t.refresh_token.is_some())
             {
-                match self.refresh_now(used) {
+                match self.refresh_now(used, true) {
                     Ok(()) => return Ok(()),
                     Err(e) => {
                         log::info!("refresh failed ({e}); signing in again");
@@ -299,7 +321,14 @@ impl Auth {
                 }
                 if t.refresh_token.is_some() {
                     self.adopt(t.clone(), false);
-                    if self.refresh_now(Some(self.sent(&t))).is_ok() {
+                    // A refresh that kept an ID token about to expire (no new one came) is no
+                    // sign-in to report: the next run would need the browser at once.
+                    if self.refresh_now(Some(self.sent(&t)), false).is_ok()
+                        && lock(&self.current)
+                            .tokens
+                            .as_ref()
+                            .is_some_and(|c| !self.expiring(c, REFRESH_MARGIN_SECS))
+                    {
                         return Ok(());
                     }
                 }
@@ -316,18 +345,22 @@ impl Auth {
             .as_ref()
             .is_some_and(|t| t.refresh_token.is_some());
         if refreshable || self.s.grant != Grant::ClientCredentials {
-            return self.refresh_now(Some(used));
+            return self.refresh_now(Some(used), false);
         }
         // A new grant for what the current one is for: its scope (which a challenge may have
         // set) and the authorization server found then (perhaps through a challenge's
         // resource_metadata), which a discovery without the challenge might not find again.
-        let (found, scope) = {
+        let (found, mut scope) = {
             let c = lock(&self.current);
             (
                 c.found.clone(),
                 c.tokens.as_ref().and_then(|t| t.scope.clone()),
             )
         };
+        if self.s.use_id_token {
+            // The scope granted may not list openid; the ID token still needs it asked for.
+            scope = discovery::union_scopes(scope.as_deref(), Some("openid"));
+        }
         let found = match found {
             Some(f) => f,
             // Stored tokens: nothing discovered yet in this process.
@@ -1177,7 +1210,8 @@ impl Auth {
     }
 
     /// Uses the refresh token; saves rotated tokens before the new access token is used.
-    fn refresh_now(&self, used: Option<&Secret>) -> Result<(), String> {
+    /// `refused`: the server refused the token `used` (a 401), so it must not be sent again.
+    fn refresh_now(&self, used: Option<&Secret>, refused: bool) -> Result<(), String> {
         let (tokens, found) = {
             let c = lock(&self.current);
             (c.tokens.clone(), c.found.clone())
@@ -1222,7 +1256,9 @@ impl Auth {
         if self.s.use_id_token {
             // OpenID Connect Core 12.2: a refresh response MAY leave the ID token out.
             if let Err(why) = usable_id_token(new.id_token.as_ref()) {
-                if t.id_token_expires_within(0) {
+                // The current ID token may go on only while it is good: not refused by the
+                // server, and not expired.
+                if refused || t.id_token_expires_within(0) {
                     new.id_token = None;
                     self.save_only(&new)?;
                     // Nothing current: the next request goes without a token, and its 401
@@ -1230,7 +1266,7 @@ impl Auth {
                     self.http.set_bearer(None);
                     lock(&self.current).tokens = None;
                     return Err(format!(
-                        "{why}, and the current ID token has expired; the new refresh token is saved, but --use-id-token needs a new sign-in"
+                        "{why}, and the current ID token was refused or has expired; the new refresh token is saved, but --use-id-token needs a new sign-in"
                     ));
                 }
                 log::info!("{why}; the current ID token is used until it expires");

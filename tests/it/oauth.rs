@@ -216,6 +216,18 @@ impl World {
     }
 
     /// How many token requests of `grant_type` the authorization server got.
+    /// `--login` with `args`, which must succeed; its stderr.
+    fn login(&self, args: &[&str]) -> String {
+        let out = self
+            .command(&[&["--login"], args].concat())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        err
+    }
+
     fn token_requests(&self, grant_type: &str) -> usize {
         let st = self.st.lock().unwrap();
         st.token_forms
@@ -1460,16 +1472,7 @@ fn device_prompt_shows_no_control_characters_and_only_web_addresses() {
 #[test]
 fn stored_tokens_serve_only_the_grant_and_client_that_obtained_them() {
     let w = World::new(cc_knobs());
-    let login = |args: &[&str]| -> String {
-        let out = w
-            .command(&[&["--login"], args].concat())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "{err}");
-        err
-    };
+    let login = |args: &[&str]| w.login(args);
     let client_credentials = || w.token_requests("client_credentials");
     // A person signs in with the browser...
     login(&[]);
@@ -1516,12 +1519,7 @@ fn a_refresh_without_an_id_token_keeps_the_rotated_refresh_token() {
         refresh_without_id_token: true,
         ..knobs()
     });
-    let out = w
-        .command(&["--login", "--use-id-token"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    w.login(&["--use-id-token"]);
     let id = saved(&w)["id_token"].clone();
     // The stored ID token expires within a minute: the first request refreshes, the answer has
     // no ID token, and the current one, still valid, goes on being sent.
@@ -1542,19 +1540,10 @@ fn a_refresh_without_an_id_token_keeps_the_rotated_refresh_token() {
     assert_eq!(w.opens(), 1);
     // Once the ID token has expired, such a refresh saves the new refresh token and then
     // signs in anew (here a sign-in nobody completes).
-    let mut expired = first.clone();
-    expired["id_token"] = json!(jwt(&json!({"sub": "user-1", "exp": now() - 10})));
-    std::fs::write(w.store_dir().join("tokens.json"), expired.to_string()).unwrap();
-    let mut cmd = w.command(&["--use-id-token", "--auth-timeout", "1s"]);
-    cmd.env("BROWSER", "true");
-    let mut p = Proxy::spawn(cmd);
-    let r = init(&mut p);
-    assert!(message(&r).contains("timed out"), "{r}");
-    p.close();
+    let stderr = with_id_token_expiring_at(&w, &first, now() - 10);
     assert!(
-        p.stderr().contains("the new refresh token is saved"),
-        "{}",
-        p.stderr()
+        stderr.contains("the new refresh token is saved"),
+        "{stderr}"
     );
     let after = saved(&w);
     assert!(live(&after) && after["refresh_token"] != first["refresh_token"]);
@@ -1618,4 +1607,73 @@ fn client_credentials_renewal_keeps_the_challenged_scope_and_what_discovery_foun
             ["client_credentials", "mcp:basic", &w.mcp.url]
         );
     }
+}
+
+/// Stores `tokens` with an ID token the server never issued, expiring at `exp`, and runs a
+/// `--use-id-token` proxy whose sign-in nobody completes; returns its stderr.
+fn with_id_token_expiring_at(w: &World, tokens: &Value, exp: u64) -> String {
+    let mut t = tokens.clone();
+    t["id_token"] = json!(jwt(&json!({"sub": "user-1", "exp": exp})));
+    std::fs::write(w.store_dir().join("tokens.json"), t.to_string()).unwrap();
+    let mut cmd = w.command(&["--use-id-token", "--auth-timeout", "1s"]);
+    cmd.env("BROWSER", "true");
+    let mut p = Proxy::spawn(cmd);
+    let r = init(&mut p);
+    assert!(message(&r).contains("timed out"), "{r}");
+    p.close();
+    p.stderr()
+}
+
+#[test]
+fn an_id_token_the_server_refuses_is_not_sent_again_after_a_refresh_without_one() {
+    let w = World::new(Knobs {
+        id_token_exp_in: Some(3600),
+        refresh_without_id_token: true,
+        ..knobs()
+    });
+    w.login(&["--use-id-token"]);
+    // An ID token good for an hour by its exp, which the server nevertheless refuses.
+    let stored = saved(&w);
+    let stderr = with_id_token_expiring_at(&w, &stored, now() + 3600);
+    assert!(stderr.contains("was refused or has expired"), "{stderr}");
+    // The refresh token the refresh rotated to is kept, and the refused ID token is gone.
+    let after = saved(&w);
+    let live =
+        w.st.lock()
+            .unwrap()
+            .refresh
+            .contains_key(after["refresh_token"].as_str().unwrap_or_default());
+    assert!(
+        live && after["refresh_token"] != stored["refresh_token"],
+        "{after}"
+    );
+    assert!(after.get("id_token").is_none(), "{after}");
+}
+
+#[test]
+fn a_renewal_ahead_of_expiry_takes_tokens_another_instance_just_renewed() {
+    // Tokens living 70 s: renewal starts a minute before expiry, so about 10 s from now.
+    let w = World::new(Knobs {
+        expires_in: 70,
+        ..knobs()
+    });
+    w.login(&[]);
+    let mut a = w.proxy(&[]);
+    assert!(init(&mut a).get("result").is_some(), "{}", a.stderr());
+    std::thread::sleep(Duration::from_secs(11));
+    // Another instance sharing the store renews first; the refresh token rotates.
+    let mut b = w.proxy(&[]);
+    assert!(init(&mut b).get("result").is_some(), "{}", b.stderr());
+    b.close();
+    assert_eq!(w.token_requests("refresh_token"), 1);
+    // This one, now due too, takes those tokens instead of spending its stale refresh token.
+    assert!(call(&mut a, 1).get("result").is_some(), "{}", a.stderr());
+    a.close();
+    assert_eq!(w.token_requests("refresh_token"), 1, "{}", a.stderr());
+    assert!(
+        a.stderr()
+            .contains("using tokens another mcp-remote just obtained"),
+        "{}",
+        a.stderr()
+    );
 }
