@@ -1275,7 +1275,7 @@ impl Proxy {
                 Ok(false) => return Pumped::Ended("the server closed the stream".into()),
                 Err(e) => return Pumped::Ended(format!("the stream broke: {e}")),
             }
-            let step = st.parser.line(&line);
+            let step = st.parser.take_line(&mut line);
             if let Some(id) = st.parser.last_id() {
                 if st.last_id.as_deref() != Some(id) {
                     st.last_id = Some(id.to_string());

@@ -36,6 +36,23 @@ impl Parser {
         self.last_id.as_deref().filter(|s| !s.is_empty())
     }
 
+    /// [`Parser::line`], but a large first `data` line gives its buffer to the event instead
+    /// of being copied: a 10 MiB message is then held once, not twice, and the buffer leaves
+    /// with the event instead of staying with the reader at its largest size.
+    pub fn take_line(&mut self, line: &mut Vec<u8>) -> Step {
+        const TAKE_FROM: usize = 64 * 1024;
+        if line.len() >= TAKE_FROM && !self.has_data && line.starts_with(b"data:") {
+            let skip = if line.get(5) == Some(&b' ') { 6 } else { 5 };
+            line.drain(..skip);
+            // Without data so far, the event's buffer is empty: the line gets it back.
+            std::mem::swap(&mut self.data, line);
+            line.clear();
+            self.has_data = true;
+            return Step::Continue;
+        }
+        self.line(line)
+    }
+
     /// Feeds one line without its terminator.
     pub fn line(&mut self, line: &[u8]) -> Step {
         if line.is_empty() {
@@ -191,6 +208,40 @@ mod tests {
         let (ev, id) = events("data: {\"a\":1}\n\ndata:{\"b\":2}\n\n");
         assert_eq!(ev, vec![data("{\"a\":1}"), data("{\"b\":2}")]);
         assert_eq!(id, None);
+    }
+
+    #[test]
+    fn a_large_data_line_is_taken_not_copied_and_reads_the_same() {
+        let big = "x".repeat(100_000);
+        let mut took = 0;
+        for text in [
+            format!("data: {big}\n\n"),
+            format!("data:{big}\n\n"),
+            format!("data: {big}\ndata: tail\n\n"),
+            format!("data: head\ndata: {big}\n\n"),
+            format!("id: 9\ndata:  {big}\n\n"),
+        ] {
+            let (want, want_id) = events(&text);
+            let mut p = Parser::default();
+            let mut r = LineReader::new(text.as_bytes(), 1 << 20);
+            let mut line = Vec::new();
+            let mut got = Vec::new();
+            while r.next_line(&mut line).unwrap() {
+                let before = line.as_ptr();
+                match p.take_line(&mut line) {
+                    Step::Continue => {}
+                    step => got.push(step),
+                }
+                if line.is_empty() && before != line.as_ptr() {
+                    // The buffer went to the event: the data is the very same allocation.
+                    assert!(!p.data.is_empty() && p.data.as_ptr() == before);
+                    took += 1;
+                }
+            }
+            assert_eq!((got, p.last_id().map(str::to_string)), (want, want_id));
+        }
+        // Every text but the one whose large line is not the event's first data line.
+        assert_eq!(took, 4);
     }
 
     #[test]
