@@ -1,6 +1,7 @@
 //! Bounded worker threads for outgoing POSTs, and the turn order that keeps them starting in the
 //! order stdin delivered them. Threads are spawned on demand up to the bound, so an idle proxy
-//! holds none; past the bound jobs wait in the queue, none is dropped.
+//! holds none; past the bound jobs wait in the queue, none is dropped. A job goes to the worker
+//! that went idle last, so sequential work stays on one warm thread (and one malloc arena).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -10,14 +11,18 @@ type Task = Box<dyn FnOnce() + Send>;
 
 struct State {
     queue: VecDeque<Task>,
-    waiting: usize,
+    /// Idle workers, the most recently idle last. The next task goes to that one, whose stack,
+    /// caches and malloc arena were used last: a run of large answers one after another then
+    /// stays in one worker's memory instead of leaving a copy in every worker's arena.
+    idle: Vec<usize>,
+    /// Each worker's wake-up call, by worker number.
+    wake: Vec<Arc<Condvar>>,
     spawned: usize,
     closed: bool,
 }
 
 struct Inner {
     state: Mutex<State>,
-    cv: Condvar,
 }
 
 /// A pool of at most `max` named worker threads.
@@ -31,33 +36,44 @@ impl Pool {
     pub fn new(max: usize) -> Pool {
         let state = State {
             queue: VecDeque::new(),
-            waiting: 0,
+            idle: Vec::new(),
+            wake: Vec::new(),
             spawned: 0,
             closed: false,
         };
         Pool {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
-                cv: Condvar::new(),
             }),
             max: max.max(1),
             handles: Mutex::new(Vec::new()),
         }
     }
 
-    /// Queues `task`; starts a thread when every existing one is busy and the bound allows.
+    /// Queues `task` for the most recently idle worker; starts a thread when every existing one
+    /// is busy and the bound allows.
     pub fn submit(&self, task: impl FnOnce() + Send + 'static) {
         let mut st = lock(&self.inner.state);
         st.queue.push_back(Box::new(task));
-        if st.queue.len() > st.waiting && st.spawned < self.max {
+        if let Some(n) = st.idle.pop() {
+            let wake = Arc::clone(&st.wake[n]);
+            drop(st);
+            wake.notify_one();
+            return;
+        }
+        if st.spawned < self.max {
+            // Numbered by their wake-up call (a thread that failed to start keeps its unused
+            // entry, so numbers never collide).
+            let n = st.wake.len();
             st.spawned += 1;
-            let n = st.spawned;
+            let wake = Arc::new(Condvar::new());
+            st.wake.push(Arc::clone(&wake));
             drop(st);
             let inner = Arc::clone(&self.inner);
             let spawned = thread::Builder::new()
-                .name(format!("post-{n}"))
+                .name(format!("post-{}", n + 1))
                 .stack_size(512 * 1024)
-                .spawn(move || worker(&inner));
+                .spawn(move || worker(&inner, n, &wake));
             match spawned {
                 Ok(h) => lock(&self.handles).push(h),
                 // Out of threads: existing workers drain the queue; with none, run the task here
@@ -72,14 +88,11 @@ impl Pool {
                         if let Some(task) = task {
                             task();
                         }
-                        return;
                     }
                 }
             }
-        } else {
-            drop(st);
         }
-        self.inner.cv.notify_one();
+        // Otherwise every worker is busy: the first to finish takes the task from the queue.
     }
 
     /// How many worker threads exist.
@@ -92,8 +105,14 @@ impl Pool {
     /// blocked in a network read past it is left to end with the process: a blocking read cannot
     /// be interrupted, and shutdown must not wait on a server that never answers.
     pub fn join_until(&self, deadline: std::time::Instant) {
-        lock(&self.inner.state).closed = true;
-        self.inner.cv.notify_all();
+        let wake: Vec<Arc<Condvar>> = {
+            let mut st = lock(&self.inner.state);
+            st.closed = true;
+            st.wake.clone()
+        };
+        for w in wake {
+            w.notify_all();
+        }
         let mut handles = std::mem::take(&mut *lock(&self.handles));
         while !handles.is_empty() && std::time::Instant::now() < deadline {
             let (done, busy): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| h.is_finished());
@@ -118,11 +137,11 @@ impl Pool {
     /// True when no task is queued and every worker is idle.
     pub fn is_idle(&self) -> bool {
         let st = lock(&self.inner.state);
-        st.queue.is_empty() && st.waiting == st.spawned
+        st.queue.is_empty() && st.idle.len() == st.spawned
     }
 }
 
-fn worker(inner: &Inner) {
+fn worker(inner: &Inner, me: usize, wake: &Condvar) {
     loop {
         let task = {
             let mut st = lock(&inner.state);
@@ -133,9 +152,15 @@ fn worker(inner: &Inner) {
                 if st.closed {
                     return;
                 }
-                st.waiting += 1;
-                st = inner.cv.wait(st).unwrap_or_else(|p| p.into_inner());
-                st.waiting -= 1;
+                st.idle.push(me);
+                // Until `submit` takes this worker off the idle list (a spurious wake-up
+                // leaves it there) or the pool closes.
+                while !st.closed && st.idle.contains(&me) {
+                    st = wake.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                if st.closed {
+                    st.idle.retain(|n| *n != me);
+                }
             }
         };
         task();
@@ -226,6 +251,52 @@ mod tests {
         got.sort();
         assert_eq!(got, (0..50).collect::<Vec<_>>());
         assert!(pool.threads() <= 3);
+        pool.join_until(std::time::Instant::now() + Duration::from_secs(5));
+    }
+
+    /// Waits (bounded) until no task is queued or running.
+    fn settle(pool: &Pool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !pool.is_idle() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pool never went idle"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn one_task_after_another_goes_to_the_worker_idle_last() {
+        let pool = Pool::new(8);
+        // Four workers at once...
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        for _ in 0..4 {
+            let rx = Arc::clone(&release_rx);
+            pool.submit(move || {
+                let _ = rx.lock().unwrap().recv_timeout(Duration::from_secs(10));
+            });
+        }
+        for _ in 0..4 {
+            release_tx.send(()).unwrap();
+        }
+        settle(&pool);
+        assert_eq!(pool.threads(), 4);
+        // ... then tasks one after another: each runs on the same (warm) worker.
+        let (tx, rx) = mpsc::channel();
+        let mut names = Vec::new();
+        for _ in 0..6 {
+            let tx = tx.clone();
+            pool.submit(move || {
+                tx.send(thread::current().name().map(str::to_string))
+                    .unwrap()
+            });
+            names.push(rx.recv_timeout(Duration::from_secs(10)).unwrap());
+            settle(&pool);
+        }
+        assert!(names.windows(2).all(|w| w[0] == w[1]), "{names:?}");
+        assert_eq!(pool.threads(), 4);
         pool.join_until(std::time::Instant::now() + Duration::from_secs(5));
     }
 
