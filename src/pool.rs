@@ -62,8 +62,7 @@ impl Pool {
             return;
         }
         if st.spawned < self.max {
-            // Numbered by their wake-up call (a thread that failed to start keeps its unused
-            // entry, so numbers never collide).
+            // Numbered by their wake-up call, so numbers never collide.
             let n = st.wake.len();
             st.spawned += 1;
             let wake = Arc::new(Condvar::new());
@@ -82,6 +81,10 @@ impl Pool {
                     log::error!("cannot start a worker thread: {e}");
                     let mut st = lock(&self.inner.state);
                     st.spawned -= 1;
+                    // Its wake-up call goes too, unless a later worker was numbered after it.
+                    if st.wake.len() == n + 1 {
+                        st.wake.pop();
+                    }
                     if st.spawned == 0 {
                         let task = st.queue.pop_back();
                         drop(st);
