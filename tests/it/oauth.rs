@@ -37,6 +37,8 @@ struct Knobs {
     code_refused: bool,
     /// The 401 challenge asks for this scope.
     challenge_scope: Option<String>,
+    /// Token responses list the scope granted without openid (servers may leave it out).
+    granted_without_openid: bool,
     /// Token responses carry an OpenID Connect `id_token` (a JWT whose `exp` is this many
     /// seconds away), and the MCP server takes only ID tokens, not access tokens.
     id_token_exp_in: Option<u64>,
@@ -484,7 +486,14 @@ fn auth_server(st: &Mutex<AsState>, req: &Req, resp: &mut Resp) {
                 }
             }
             if let Some(sc) = scope {
-                body["scope"] = json!(sc);
+                body["scope"] = json!(if s.k.granted_without_openid {
+                    sc.split(' ')
+                        .filter(|x| *x != "openid")
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                } else {
+                    sc
+                });
             }
             resp.json(&[("Cache-Control", "no-store")], &body);
         }
@@ -1155,19 +1164,8 @@ fn use_id_token_asks_for_openid_with_every_grant() {
     });
     init_ok(&w, &["--use-id-token"]);
     init_ok(&w, &["--use-id-token", "--device-code"]);
-    let token_endpoint = format!("{}/token", w.issuer());
-    let info = cc_info("cc-secret-value");
-    init_ok(
-        &w,
-        &[
-            "--use-id-token",
-            "--client-credentials",
-            "--token-endpoint",
-            &token_endpoint,
-            "--static-oauth-client-info",
-            &info,
-        ],
-    );
+    let cc = cc_args(&w, "--use-id-token");
+    init_ok(&w, &cc.iter().map(String::as_str).collect::<Vec<_>>());
     let st = w.st.lock().unwrap();
     let scope = |f: &HashMap<String, String>| f.get("scope").cloned().unwrap_or_default();
     assert_eq!(scope(&st.authorize[0]), "mcp:basic openid");
@@ -1178,6 +1176,37 @@ fn use_id_token_asks_for_openid_with_every_grant() {
         .find(|f| f["grant_type"] == "client_credentials")
         .unwrap();
     assert_eq!(scope(cc), "mcp:basic openid");
+}
+
+#[test]
+fn a_client_credentials_renewal_asks_for_openid_again() {
+    // The granted scope comes back without openid; the ID token lives 2 s, so after half of
+    // that a request renews it ahead of expiry.
+    let w = World::new(Knobs {
+        id_token_exp_in: Some(2),
+        granted_without_openid: true,
+        challenge_scope: Some("mcp:basic".into()),
+        ..cc_knobs()
+    });
+    let cc = cc_args(&w, "--use-id-token");
+    let mut p = w.proxy(&cc.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(init(&mut p).get("result").is_some(), "{}", p.stderr());
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(call(&mut p, 1).get("result").is_some(), "{}", p.stderr());
+    p.close();
+    let st = w.st.lock().unwrap();
+    let scopes: Vec<String> = st
+        .token_forms
+        .iter()
+        .filter(|f| f["grant_type"] == "client_credentials")
+        .map(|f| f.get("scope").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        scopes,
+        ["mcp:basic openid", "mcp:basic openid"],
+        "{}",
+        p.stderr()
+    );
 }
 
 /// `initialize` through a proxy with `args` succeeds; returns the proxy's stderr.
@@ -1210,6 +1239,22 @@ fn cc_knobs() -> Knobs {
         cc_client: Some(("svc-1".into(), "cc-secret-value".into())),
         ..knobs()
     }
+}
+
+/// The client credentials grant at the world's token endpoint, with the right secret, and
+/// `extra`.
+fn cc_args(w: &World, extra: &str) -> Vec<String> {
+    let token_endpoint = format!("{}/token", w.issuer());
+    [
+        extra,
+        "--client-credentials",
+        "--token-endpoint",
+        &token_endpoint,
+        "--static-oauth-client-info",
+        &cc_info("cc-secret-value"),
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 /// `--static-oauth-client-info` for the client credentials grant.
